@@ -1,0 +1,29 @@
+// Argument checks shared by every backend of the fastinit ops. Each runs
+// before any write, so bad input leaves every tensor untouched.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+#include <c10/util/ArrayRef.h>
+
+namespace fastinit {
+
+// A destination: floating point (not complex), no overlapping elements.
+void check_destination(const char* op, const at::Tensor& tensor);
+
+void check_uniform_args(at::TensorList tensors, at::IntArrayRef seeds,
+                        at::ArrayRef<double> low, at::ArrayRef<double> high);
+
+void check_normal_args(at::TensorList tensors, at::IntArrayRef seeds,
+                       at::ArrayRef<double> mean, at::ArrayRef<double> std);
+
+void check_trunc_normal_args(at::TensorList tensors, at::IntArrayRef seeds,
+                             at::ArrayRef<double> mean,
+                             at::ArrayRef<double> std, at::ArrayRef<double> a,
+                             at::ArrayRef<double> b);
+
+void check_sparse_args(const at::Tensor& tensor, double sparsity, double std);
+
+// The number of rows per column that sparse_ sets to zero.
+int64_t sparse_zero_count(int64_t rows, double sparsity);
+
+}  // namespace fastinit

@@ -1,0 +1,112 @@
+// Philox4x32-10, the counter-based generator behind every random value in
+// fastinit. Torch-free; compiles for host and device.
+#pragma once
+
+#include <cstdint>
+
+#include "fastinit/macros.h"
+
+namespace fastinit {
+
+// Note [fastinit RNG contract]
+// ~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+// Every random value fastinit writes is a pure function of
+//   (seed, logical element index, distribution parameters).
+//
+// * The generator is Philox4x32-10 (Salmon et al., "Parallel random numbers:
+//   as easy as 1, 2, 3", SC'11), the generator of cuRAND and of PyTorch's CUDA
+//   backend. Key = the 64-bit seed (low word first). The 128-bit counter is
+//   (block_lo, block_hi, attempt, stream): a 64-bit block index, an attempt
+//   number for rejection samplers, and a stream tag separating independent
+//   uses of one seed (values vs. the zero pattern of sparse_). One call
+//   returns four 32-bit words.
+// * The logical index of an element is its row-major position in the
+//   tensor's shape, not its memory offset. A transposed, sliced or
+//   channels-last destination therefore receives exactly the values of its
+//   contiguous twin, and the way a fill is split across threads, chunks,
+//   instruction sets or devices never changes a value.
+// * Which words an element consumes is fixed per distribution and dtype,
+//   never per thread (see distributions.h): a float32 uniform or normal
+//   element i uses block i / 4, word i % 4; a float64 element uses block
+//   i / 2, words 2 (i % 2) and 2 (i % 2) + 1; a truncated normal element i
+//   owns the blocks (i, attempt) of its rejection loop.
+// * Seeds come from torch generators (the `generator=` argument, or torch's
+//   default CPU generator), one 64-bit seed per tensor, drawn in order. A
+//   batched call over n tensors therefore equals n single calls.
+// * Floating-point: the transforms spell out every rounding (no fused
+//   multiply-add unless written as fma, no contraction by the compiler:
+//   the CPU build uses -ffp-contract=off and the device code uses the _rn
+//   intrinsics), so the uniform family is bit-identical on every path and
+//   device; the normal family differs only by the ulps of log/sin/cos.
+//
+// fastinit reproduces torch's distributions, not torch's random stream.
+
+struct PhiloxKey {
+  uint32_t k0, k1;
+};
+
+struct PhiloxBlock {
+  uint32_t x[4];
+};
+
+FASTINIT_INLINE PhiloxKey philox_key_from_seed(uint64_t seed) {
+  return {static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32)};
+}
+
+namespace philox_detail {
+
+constexpr uint32_t kMul0 = 0xD2511F53u;
+constexpr uint32_t kMul1 = 0xCD9E8D57u;
+constexpr uint32_t kWeyl0 = 0x9E3779B9u;  // golden ratio
+constexpr uint32_t kWeyl1 = 0xBB67AE85u;  // sqrt(3) - 1
+
+FASTINIT_INLINE void round(uint32_t (&c)[4], uint32_t k0, uint32_t k1) {
+  const uint64_t p0 = static_cast<uint64_t>(kMul0) * c[0];
+  const uint64_t p1 = static_cast<uint64_t>(kMul1) * c[2];
+  const uint32_t hi0 = static_cast<uint32_t>(p0 >> 32);
+  const uint32_t lo0 = static_cast<uint32_t>(p0);
+  const uint32_t hi1 = static_cast<uint32_t>(p1 >> 32);
+  const uint32_t lo1 = static_cast<uint32_t>(p1);
+  const uint32_t c1 = c[1];
+  const uint32_t c3 = c[3];
+  c[0] = hi1 ^ c1 ^ k0;
+  c[1] = lo1;
+  c[2] = hi0 ^ c3 ^ k1;
+  c[3] = lo0;
+}
+
+}  // namespace philox_detail
+
+// Philox4x32 with ten rounds on the counter (c0, c1, c2, c3).
+FASTINIT_INLINE PhiloxBlock philox4x32_10(PhiloxKey key, uint32_t c0,
+                                          uint32_t c1, uint32_t c2,
+                                          uint32_t c3) {
+  uint32_t c[4] = {c0, c1, c2, c3};
+  uint32_t k0 = key.k0;
+  uint32_t k1 = key.k1;
+  for (int r = 0; r < 10; ++r) {
+    if (r > 0) {
+      k0 += philox_detail::kWeyl0;
+      k1 += philox_detail::kWeyl1;
+    }
+    philox_detail::round(c, k0, k1);
+  }
+  return {{c[0], c[1], c[2], c[3]}};
+}
+
+// Stream tags (the fourth counter word); see Note [fastinit RNG contract].
+enum class Stream : uint32_t {
+  kValues = 0,
+  kSparsePattern = 1,
+};
+
+// The block `block` (attempt `attempt`) of stream `stream` under `key`.
+FASTINIT_INLINE PhiloxBlock philox_block(PhiloxKey key, uint64_t block,
+                                         uint32_t attempt = 0,
+                                         Stream stream = Stream::kValues) {
+  return philox4x32_10(key, static_cast<uint32_t>(block),
+                       static_cast<uint32_t>(block >> 32), attempt,
+                       static_cast<uint32_t>(stream));
+}
+
+}  // namespace fastinit

@@ -1,0 +1,40 @@
+// Meta kernels: meta tensors have no storage, so every fill is a no-op after
+// the same argument checks as the real backends.
+#include <torch/library.h>
+
+#include "../checks.h"
+
+namespace fastinit::meta {
+namespace {
+
+void uniform_(at::TensorList tensors, at::IntArrayRef seeds,
+              at::ArrayRef<double> low, at::ArrayRef<double> high) {
+  check_uniform_args(tensors, seeds, low, high);
+}
+
+void normal_(at::TensorList tensors, at::IntArrayRef seeds,
+             at::ArrayRef<double> mean, at::ArrayRef<double> std) {
+  check_normal_args(tensors, seeds, mean, std);
+}
+
+void trunc_normal_(at::TensorList tensors, at::IntArrayRef seeds,
+                   at::ArrayRef<double> mean, at::ArrayRef<double> std,
+                   at::ArrayRef<double> a, at::ArrayRef<double> b) {
+  check_trunc_normal_args(tensors, seeds, mean, std, a, b);
+}
+
+void sparse_(const at::Tensor& tensor, int64_t /*seed*/, double sparsity,
+             double std) {
+  check_sparse_args(tensor, sparsity, std);
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(fastinit, Meta, m) {
+  m.impl("uniform_", &uniform_);
+  m.impl("normal_", &normal_);
+  m.impl("trunc_normal_", &trunc_normal_);
+  m.impl("sparse_", &sparse_);
+}
+
+}  // namespace fastinit::meta

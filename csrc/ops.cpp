@@ -1,0 +1,21 @@
+// The schemas of every fastinit op, declared once. Kernels are registered per
+// dispatch key in csrc/<key>/.
+//
+// The random ops fill lists of tensors in place with per-tensor seeds and
+// parameters (Note [fastinit RNG contract]); a single-tensor call is a list
+// of one. Seeds are arguments, not generator state, so the ops are
+// deterministic functions of their inputs.
+#include <torch/library.h>
+
+TORCH_LIBRARY(fastinit, m) {
+  m.def(
+      "uniform_(Tensor(a!)[] tensors, int[] seeds, float[] low, "
+      "float[] high) -> ()");
+  m.def(
+      "normal_(Tensor(a!)[] tensors, int[] seeds, float[] mean, "
+      "float[] std) -> ()");
+  m.def(
+      "trunc_normal_(Tensor(a!)[] tensors, int[] seeds, float[] mean, "
+      "float[] std, float[] a, float[] b) -> ()");
+  m.def("sparse_(Tensor(a!) tensor, int seed, float sparsity, float std) -> ()");
+}

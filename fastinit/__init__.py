@@ -1,0 +1,14 @@
+"""fastinit: torch.nn.init as fused, parallel C++/CUDA kernels.
+
+Every function of `torch.nn.init` is available here and in `fastinit.init`
+with the same signature and behaviour; values follow torch's distributions
+from a counter-based Philox stream (Note [fastinit RNG contract]).
+"""
+
+from . import init
+from .init import *  # noqa: F401,F403
+from .init import __all__ as _init_all
+from .init import _calculate_fan_in_and_fan_out  # noqa: F401
+
+__version__ = "0.1.0"
+__all__ = list(_init_all)

@@ -1,0 +1,413 @@
+"""Drop-in replacements for every function of `torch.nn.init`.
+
+Same names, signatures, defaults, return values, errors and warnings; the
+random values come from fastinit's kernels (same distributions as torch, not
+the same random stream). Use as ``import fastinit.init as init``.
+"""
+
+import math
+import warnings
+from collections.abc import Callable
+from typing import Literal, TypeVar
+
+import torch
+from torch import Tensor
+from typing_extensions import ParamSpec
+
+from ._ops import draw_seeds, fill, ops
+
+__all__ = [
+    "calculate_gain",
+    "uniform_",
+    "normal_",
+    "trunc_normal_",
+    "constant_",
+    "ones_",
+    "zeros_",
+    "eye_",
+    "dirac_",
+    "xavier_uniform_",
+    "xavier_normal_",
+    "kaiming_uniform_",
+    "kaiming_normal_",
+    "orthogonal_",
+    "sparse_",
+    # Deprecated aliases, as in torch.nn.init
+    "uniform",
+    "normal",
+    "constant",
+    "eye",
+    "dirac",
+    "xavier_uniform",
+    "xavier_normal",
+    "kaiming_uniform",
+    "kaiming_normal",
+    "orthogonal",
+    "sparse",
+]
+
+_R = TypeVar("_R")
+_P = ParamSpec("_P")
+
+_NonlinearityType = Literal[
+    "linear",
+    "conv1d",
+    "conv2d",
+    "conv3d",
+    "conv_transpose1d",
+    "conv_transpose2d",
+    "conv_transpose3d",
+    "sigmoid",
+    "tanh",
+    "relu",
+    "leaky_relu",
+    "selu",
+]
+
+_FanMode = Literal["fan_in", "fan_out"]
+
+_LINEAR_NONLINEARITIES = (
+    "linear",
+    "conv1d",
+    "conv2d",
+    "conv3d",
+    "conv_transpose1d",
+    "conv_transpose2d",
+    "conv_transpose3d",
+    "sigmoid",
+)
+
+
+def _uniform(tensor: Tensor, a: float, b: float, generator) -> Tensor:
+    fill(ops.uniform_, [tensor], generator, [float(a)], [float(b)])
+    return tensor
+
+
+def _normal(tensor: Tensor, mean: float, std: float, generator) -> Tensor:
+    fill(ops.normal_, [tensor], generator, [float(mean)], [float(std)])
+    return tensor
+
+
+def calculate_gain(
+    nonlinearity: _NonlinearityType, param: int | float | None = None
+) -> float:
+    """Return the recommended gain for a nonlinearity (as torch.nn.init)."""
+    if nonlinearity in _LINEAR_NONLINEARITIES:
+        return 1
+    if nonlinearity == "tanh":
+        return 5.0 / 3
+    if nonlinearity == "relu":
+        return math.sqrt(2.0)
+    if nonlinearity == "leaky_relu":
+        if param is None:
+            negative_slope = 0.01
+        elif isinstance(param, (int, float)) and not isinstance(param, bool):
+            negative_slope = param
+        else:
+            raise ValueError(f"negative_slope {param} not a valid number")
+        return math.sqrt(2.0 / (1 + negative_slope**2))
+    if nonlinearity == "selu":
+        return 3.0 / 4
+    raise ValueError(f"Unsupported nonlinearity {nonlinearity}")
+
+
+def uniform_(
+    tensor: Tensor,
+    a: float = 0.0,
+    b: float = 1.0,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """Fill `tensor` with values drawn from U(a, b)."""
+    if torch.overrides.has_torch_function_variadic(tensor):
+        return torch.overrides.handle_torch_function(
+            uniform_, (tensor,), tensor=tensor, a=a, b=b, generator=generator
+        )
+    return _uniform(tensor, a, b, generator)
+
+
+def normal_(
+    tensor: Tensor,
+    mean: float = 0.0,
+    std: float = 1.0,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """Fill `tensor` with values drawn from N(mean, std^2)."""
+    if torch.overrides.has_torch_function_variadic(tensor):
+        return torch.overrides.handle_torch_function(
+            normal_, (tensor,), tensor=tensor, mean=mean, std=std, generator=generator
+        )
+    return _normal(tensor, mean, std, generator)
+
+
+def trunc_normal_(
+    tensor: Tensor,
+    mean: float = 0.0,
+    std: float = 1.0,
+    a: float = -2.0,
+    b: float = 2.0,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """Fill `tensor` with values drawn from N(mean, std^2) truncated to [a, b].
+
+    Exact in one pass (see Note [exact truncated normal] in
+    csrc/include/fastinit/distributions.h): every value lies in [a, b], none
+    is clamped onto a bound, also far in the tails and for small std.
+    """
+    if tensor.is_meta:
+        return tensor
+    if std == 0:
+        # torch.nn.init raises this from its (b - mean) / std
+        raise ZeroDivisionError(
+            f"trunc_normal_ expects std != 0, but found std={std} (float division by zero)"
+        )
+    if (mean < a - 2 * std) or (mean > b + 2 * std):
+        warnings.warn(
+            "mean is more than 2 std from [a, b] in nn.init.trunc_normal_. "
+            "The distribution of values may be incorrect.",
+            stacklevel=2,
+        )
+    fill(
+        ops.trunc_normal_,
+        [tensor],
+        generator,
+        [float(mean)],
+        [float(std)],
+        [float(a)],
+        [float(b)],
+    )
+    return tensor
+
+
+def constant_(tensor: Tensor, val: float) -> Tensor:
+    """Fill `tensor` with `val`."""
+    if torch.overrides.has_torch_function_variadic(tensor):
+        return torch.overrides.handle_torch_function(
+            constant_, (tensor,), tensor=tensor, val=val
+        )
+    with torch.no_grad():
+        return tensor.fill_(val)
+
+
+def ones_(tensor: Tensor) -> Tensor:
+    """Fill `tensor` with ones."""
+    with torch.no_grad():
+        return tensor.fill_(1.0)
+
+
+def zeros_(tensor: Tensor) -> Tensor:
+    """Fill `tensor` with zeros."""
+    with torch.no_grad():
+        return tensor.zero_()
+
+
+def eye_(tensor: Tensor) -> Tensor:
+    """Fill a 2-D `tensor` with the identity matrix."""
+    if tensor.ndimension() != 2:
+        raise ValueError("Only tensors with 2 dimensions are supported")
+    with torch.no_grad():
+        tensor.zero_()
+        tensor.diagonal().fill_(1)
+    return tensor
+
+
+def dirac_(tensor: Tensor, groups: int = 1) -> Tensor:
+    """Fill a {3, 4, 5}-D `tensor` with the Dirac delta (identity conv)."""
+    dimensions = tensor.ndimension()
+    if dimensions not in [3, 4, 5]:
+        raise ValueError("Only tensors with 3, 4, or 5 dimensions are supported")
+    sizes = tensor.size()
+    if sizes[0] % groups != 0:
+        raise ValueError("dim 0 must be divisible by groups")
+    if tensor.is_meta:
+        return tensor
+
+    out_chans_per_grp = sizes[0] // groups
+    min_dim = min(out_chans_per_grp, sizes[1])
+    with torch.no_grad():
+        tensor.zero_()
+        if min_dim > 0:
+            diagonal = torch.arange(min_dim, device=tensor.device)
+            group_start = torch.arange(groups, device=tensor.device) * out_chans_per_grp
+            out_index = (group_start[:, None] + diagonal[None, :]).reshape(-1)
+            in_index = diagonal.repeat(groups)
+            centers = tuple(size // 2 for size in sizes[2:])
+            tensor[(out_index, in_index) + centers] = 1
+    return tensor
+
+
+def _calculate_fan_in_and_fan_out(tensor: Tensor) -> tuple[int, int]:
+    dimensions = tensor.dim()
+    if dimensions < 2:
+        raise ValueError(
+            "Fan in and fan out can not be computed for tensor with fewer than 2 dimensions"
+        )
+    receptive_field_size = math.prod(tensor.shape[2:])
+    fan_in = tensor.size(1) * receptive_field_size
+    fan_out = tensor.size(0) * receptive_field_size
+    return fan_in, fan_out
+
+
+def _calculate_correct_fan(tensor: Tensor, mode: _FanMode) -> int:
+    mode = mode.lower()
+    valid_modes = ["fan_in", "fan_out"]
+    if mode not in valid_modes:
+        raise ValueError(f"Mode {mode} not supported, please use one of {valid_modes}")
+    fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
+    return fan_in if mode == "fan_in" else fan_out
+
+
+def xavier_uniform_(
+    tensor: Tensor,
+    gain: float = 1.0,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """Fill `tensor` from U(-a, a), a = gain * sqrt(6 / (fan_in + fan_out))."""
+    fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
+    std = gain * math.sqrt(2.0 / float(fan_in + fan_out))
+    bound = math.sqrt(3.0) * std
+    return _uniform(tensor, -bound, bound, generator)
+
+
+def xavier_normal_(
+    tensor: Tensor,
+    gain: float = 1.0,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """Fill `tensor` from N(0, std^2), std = gain * sqrt(2 / (fan_in + fan_out))."""
+    fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
+    std = gain * math.sqrt(2.0 / float(fan_in + fan_out))
+    return _normal(tensor, 0.0, std, generator)
+
+
+def _kaiming_std(tensor: Tensor, a: float, mode: _FanMode, nonlinearity) -> float:
+    fan = _calculate_correct_fan(tensor, mode)
+    gain = calculate_gain(nonlinearity, a)
+    return gain / math.sqrt(fan)
+
+
+def kaiming_uniform_(
+    tensor: Tensor,
+    a: float = 0,
+    mode: _FanMode = "fan_in",
+    nonlinearity: _NonlinearityType = "leaky_relu",
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """Fill `tensor` from U(-bound, bound), bound = gain * sqrt(3 / fan_mode)."""
+    if torch.overrides.has_torch_function_variadic(tensor):
+        return torch.overrides.handle_torch_function(
+            kaiming_uniform_,
+            (tensor,),
+            tensor=tensor,
+            a=a,
+            mode=mode,
+            nonlinearity=nonlinearity,
+            generator=generator,
+        )
+    if 0 in tensor.shape:
+        warnings.warn("Initializing zero-element tensors is a no-op", stacklevel=2)
+        return tensor
+    bound = math.sqrt(3.0) * _kaiming_std(tensor, a, mode, nonlinearity)
+    return _uniform(tensor, -bound, bound, generator)
+
+
+def kaiming_normal_(
+    tensor: Tensor,
+    a: float = 0,
+    mode: _FanMode = "fan_in",
+    nonlinearity: _NonlinearityType = "leaky_relu",
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """Fill `tensor` from N(0, std^2), std = gain / sqrt(fan_mode)."""
+    if 0 in tensor.shape:
+        warnings.warn("Initializing zero-element tensors is a no-op", stacklevel=2)
+        return tensor
+    std = _kaiming_std(tensor, a, mode, nonlinearity)
+    return _normal(tensor, 0.0, std, generator)
+
+
+def _require_floating(name: str, tensor: Tensor) -> None:
+    if not tensor.is_floating_point():
+        raise NotImplementedError(
+            f"fastinit::{name}: unsupported dtype {tensor.dtype}; "
+            "expected float32, float64, float16 or bfloat16"
+        )
+
+
+def orthogonal_(
+    tensor: Tensor,
+    gain: float = 1,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """Fill `tensor` with a (semi) orthogonal matrix (trailing dims flattened).
+
+    QR of a gaussian matrix with torch's sign correction. float16/bfloat16
+    destinations are computed in float32 and rounded once.
+    """
+    if tensor.ndimension() < 2:
+        raise ValueError("Only tensors with 2 or more dimensions are supported")
+    if tensor.numel() == 0 or tensor.is_meta:
+        return tensor
+    _require_floating("orthogonal_", tensor)
+    rows = tensor.size(0)
+    cols = tensor.numel() // rows
+    work_dtype = tensor.dtype if tensor.dtype == torch.float64 else torch.float32
+    with torch.no_grad():
+        gaussian = torch.empty((rows, cols), dtype=work_dtype, device=tensor.device)
+        _normal(gaussian, 0.0, 1.0, generator)
+        if rows < cols:
+            gaussian = gaussian.t()
+        q, r = torch.linalg.qr(gaussian)
+        # Make Q Haar-distributed (Mezzadri, arXiv:math-ph/0609050), scaled.
+        q.mul_(torch.diagonal(r).sign().mul_(gain))
+        if rows < cols:
+            q = q.t()
+        tensor.copy_(q.reshape(tensor.shape))
+    return tensor
+
+
+def sparse_(
+    tensor: Tensor,
+    sparsity: float,
+    std: float = 0.01,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """Fill a 2-D `tensor` from N(0, std^2), then zero exactly
+    ceil(sparsity * rows) elements of every column (0 <= sparsity <= 1)."""
+    if tensor.ndimension() != 2:
+        raise ValueError("Only tensors with 2 dimensions are supported")
+    if tensor.is_meta:
+        return tensor
+    (seed,) = draw_seeds(generator, 1)
+    with torch.no_grad():
+        ops.sparse_(tensor, seed, float(sparsity), float(std))
+    return tensor
+
+
+def _make_deprecate(meth: Callable[_P, _R]) -> Callable[_P, _R]:
+    new_name = meth.__name__
+    old_name = new_name[:-1]
+
+    def deprecated_init(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        warnings.warn(
+            f"`nn.init.{old_name}` is now deprecated in favor of `nn.init.{new_name}`.",
+            FutureWarning,
+            stacklevel=2,
+        )
+        return meth(*args, **kwargs)
+
+    deprecated_init.__doc__ = f"Deprecated alias of :func:`{new_name}`."
+    deprecated_init.__name__ = old_name
+    return deprecated_init
+
+
+uniform = _make_deprecate(uniform_)
+normal = _make_deprecate(normal_)
+constant = _make_deprecate(constant_)
+eye = _make_deprecate(eye_)
+dirac = _make_deprecate(dirac_)
+xavier_uniform = _make_deprecate(xavier_uniform_)
+xavier_normal = _make_deprecate(xavier_normal_)
+kaiming_uniform = _make_deprecate(kaiming_uniform_)
+kaiming_normal = _make_deprecate(kaiming_normal_)
+orthogonal = _make_deprecate(orthogonal_)
+sparse = _make_deprecate(sparse_)

@@ -1,0 +1,93 @@
+"""Builds fastinit's C++/CUDA extension with torch.utils.cpp_extension.
+
+Environment:
+  FASTINIT_CUDA=0/1       disable/require the CUDA kernels (default: built
+                          when torch has CUDA and a CUDA toolkit is found)
+  TORCH_CUDA_ARCH_LIST    GPU architectures (default here: "8.0;9.0")
+  CUDA_HOME               the CUDA toolkit (default: /usr/local/cuda if present)
+Install with `pip install --no-build-isolation .` after torch.
+"""
+
+import os
+import sys
+from pathlib import Path
+
+from setuptools import setup
+
+ROOT = Path(__file__).resolve().parent
+if "CUDA_HOME" not in os.environ and Path("/usr/local/cuda/bin/nvcc").exists():
+    # torch would otherwise derive the toolkit from the nvcc on PATH, which
+    # may be a wrapper outside the toolkit.
+    os.environ["CUDA_HOME"] = "/usr/local/cuda"
+
+import torch  # noqa: E402
+from torch.utils import cpp_extension  # noqa: E402
+
+
+def read_sources():
+    """The source list shared with CMakeLists.txt, as {kind: [paths]}."""
+    sources = {"common": [], "cuda": [], "python": []}
+    for line in (ROOT / "csrc" / "sources.txt").read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            kind, path = line.split()
+            sources[kind].append(path)
+    return sources
+
+
+def want_cuda():
+    setting = os.environ.get("FASTINIT_CUDA", "").strip()
+    available = torch.version.cuda is not None and cpp_extension.CUDA_HOME is not None
+    if setting == "0":
+        return False
+    if setting == "1":
+        if not available:
+            sys.exit(
+                "FASTINIT_CUDA=1 but torch has no CUDA "
+                f"(torch.version.cuda={torch.version.cuda}) or no CUDA toolkit "
+                f"was found (CUDA_HOME={cpp_extension.CUDA_HOME})"
+            )
+        return True
+    return available
+
+
+def cuda_wheel_include_dirs():
+    """CUDA library headers that torch's headers include but that only the
+    nvidia-* wheels ship (cuBLAS, cuSPARSE, cuSOLVER, cuRAND)."""
+    dirs = []
+    for entry in sys.path:
+        for sub in ("nvidia/cu13/include", "nvidia/cuda_runtime/include"):
+            candidate = Path(entry) / sub
+            if candidate.is_dir():
+                dirs.append(str(candidate))
+    return dirs
+
+
+def extension():
+    sources = read_sources()
+    cxx_flags = ["-O3", "-g0", "-ffp-contract=off"]
+    include_dirs = [str(ROOT / "csrc" / "include")]
+    if not want_cuda():
+        return cpp_extension.CppExtension(
+            "fastinit._C",
+            sources=sources["common"] + sources["python"],
+            include_dirs=include_dirs,
+            extra_compile_args={"cxx": cxx_flags},
+        )
+    os.environ.setdefault("TORCH_CUDA_ARCH_LIST", "8.0;9.0")
+    return cpp_extension.CUDAExtension(
+        "fastinit._C",
+        sources=sources["common"] + sources["cuda"] + sources["python"],
+        include_dirs=include_dirs + cuda_wheel_include_dirs(),
+        define_macros=[("FASTINIT_WITH_CUDA", "1")],
+        extra_compile_args={
+            "cxx": cxx_flags,
+            "nvcc": ["-O3", "--expt-relaxed-constexpr"],
+        },
+    )
+
+
+setup(
+    ext_modules=[extension()],
+    cmdclass={"build_ext": cpp_extension.BuildExtension},
+)
