@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 from typing_extensions import ParamSpec
 
-from ._ops import draw_seeds, fill, ops
+from ._ops import draw_seeds, fill, ops, require_floating
 
 __all__ = [
     "calculate_gain",
@@ -78,13 +78,13 @@ _LINEAR_NONLINEARITIES = (
 )
 
 
-def _uniform(tensor: Tensor, a: float, b: float, generator) -> Tensor:
-    fill(ops.uniform_, [tensor], generator, [float(a)], [float(b)])
+def _uniform(name: str, tensor: Tensor, a: float, b: float, generator) -> Tensor:
+    fill(ops.uniform_, name, [tensor], generator, [float(a)], [float(b)])
     return tensor
 
 
-def _normal(tensor: Tensor, mean: float, std: float, generator) -> Tensor:
-    fill(ops.normal_, [tensor], generator, [float(mean)], [float(std)])
+def _normal(name: str, tensor: Tensor, mean: float, std: float, generator) -> Tensor:
+    fill(ops.normal_, name, [tensor], generator, [float(mean)], [float(std)])
     return tensor
 
 
@@ -122,7 +122,7 @@ def uniform_(
         return torch.overrides.handle_torch_function(
             uniform_, (tensor,), tensor=tensor, a=a, b=b, generator=generator
         )
-    return _uniform(tensor, a, b, generator)
+    return _uniform("uniform_", tensor, a, b, generator)
 
 
 def normal_(
@@ -136,7 +136,7 @@ def normal_(
         return torch.overrides.handle_torch_function(
             normal_, (tensor,), tensor=tensor, mean=mean, std=std, generator=generator
         )
-    return _normal(tensor, mean, std, generator)
+    return _normal("normal_", tensor, mean, std, generator)
 
 
 def trunc_normal_(
@@ -168,6 +168,7 @@ def trunc_normal_(
         )
     fill(
         ops.trunc_normal_,
+        "trunc_normal_",
         [tensor],
         generator,
         [float(mean)],
@@ -265,7 +266,7 @@ def xavier_uniform_(
     fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
     std = gain * math.sqrt(2.0 / float(fan_in + fan_out))
     bound = math.sqrt(3.0) * std
-    return _uniform(tensor, -bound, bound, generator)
+    return _uniform("xavier_uniform_", tensor, -bound, bound, generator)
 
 
 def xavier_normal_(
@@ -276,7 +277,7 @@ def xavier_normal_(
     """Fill `tensor` from N(0, std^2), std = gain * sqrt(2 / (fan_in + fan_out))."""
     fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
     std = gain * math.sqrt(2.0 / float(fan_in + fan_out))
-    return _normal(tensor, 0.0, std, generator)
+    return _normal("xavier_normal_", tensor, 0.0, std, generator)
 
 
 def _kaiming_std(tensor: Tensor, a: float, mode: _FanMode, nonlinearity) -> float:
@@ -307,7 +308,7 @@ def kaiming_uniform_(
         warnings.warn("Initializing zero-element tensors is a no-op", stacklevel=2)
         return tensor
     bound = math.sqrt(3.0) * _kaiming_std(tensor, a, mode, nonlinearity)
-    return _uniform(tensor, -bound, bound, generator)
+    return _uniform("kaiming_uniform_", tensor, -bound, bound, generator)
 
 
 def kaiming_normal_(
@@ -322,15 +323,7 @@ def kaiming_normal_(
         warnings.warn("Initializing zero-element tensors is a no-op", stacklevel=2)
         return tensor
     std = _kaiming_std(tensor, a, mode, nonlinearity)
-    return _normal(tensor, 0.0, std, generator)
-
-
-def _require_floating(name: str, tensor: Tensor) -> None:
-    if not tensor.is_floating_point():
-        raise NotImplementedError(
-            f"fastinit::{name}: unsupported dtype {tensor.dtype}; "
-            "expected float32, float64, float16 or bfloat16"
-        )
+    return _normal("kaiming_normal_", tensor, 0.0, std, generator)
 
 
 def orthogonal_(
@@ -347,13 +340,13 @@ def orthogonal_(
         raise ValueError("Only tensors with 2 or more dimensions are supported")
     if tensor.numel() == 0 or tensor.is_meta:
         return tensor
-    _require_floating("orthogonal_", tensor)
+    require_floating("orthogonal_", tensor)
     rows = tensor.size(0)
     cols = tensor.numel() // rows
     work_dtype = tensor.dtype if tensor.dtype == torch.float64 else torch.float32
     with torch.no_grad():
         gaussian = torch.empty((rows, cols), dtype=work_dtype, device=tensor.device)
-        _normal(gaussian, 0.0, 1.0, generator)
+        _normal("orthogonal_", gaussian, 0.0, 1.0, generator)
         if rows < cols:
             gaussian = gaussian.t()
         q, r = torch.linalg.qr(gaussian)
@@ -377,6 +370,7 @@ def sparse_(
         raise ValueError("Only tensors with 2 dimensions are supported")
     if tensor.is_meta:
         return tensor
+    require_floating("sparse_", tensor)
     (seed,) = draw_seeds(generator, 1)
     with torch.no_grad():
         ops.sparse_(tensor, seed, float(sparsity), float(std))
