@@ -65,7 +65,12 @@ def cuda_wheel_include_dirs():
 
 def extension():
     sources = read_sources()
-    cxx_flags = ["-O3", "-g0", "-ffp-contract=off"]
+    # -fopenmp: at::parallel_for is an inline template that runs serially
+    # unless the extension itself is compiled with OpenMP (torch's ATen
+    # uses the OpenMP backend); libgomp resolves to the copy torch loaded.
+    # -ffp-contract=off: Note [explicit rounding] in csrc/include/fastinit/math.h.
+    cxx_flags = ["-O3", "-g0", "-fopenmp", "-ffp-contract=off"]
+    link_flags = ["-fopenmp"]
     include_dirs = [str(ROOT / "csrc" / "include")]
     if not want_cuda():
         return cpp_extension.CppExtension(
@@ -73,6 +78,7 @@ def extension():
             sources=sources["common"] + sources["python"],
             include_dirs=include_dirs,
             extra_compile_args={"cxx": cxx_flags},
+            extra_link_args=link_flags,
         )
     os.environ.setdefault("TORCH_CUDA_ARCH_LIST", "8.0;9.0")
     return cpp_extension.CUDAExtension(
@@ -84,6 +90,7 @@ def extension():
             "cxx": cxx_flags,
             "nvcc": ["-O3", "--expt-relaxed-constexpr"],
         },
+        extra_link_args=link_flags,
     )
 
 
