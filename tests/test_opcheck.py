@@ -39,7 +39,8 @@ def test_every_op_has_a_sample():
         for name in torch._C._dispatch_get_all_op_names()
         if name.startswith("fastinit::")
     }
-    assert registered == set(SAMPLES)
+    tensorless = {"cpu_kernels"}  # reports the instruction set; no tensors
+    assert registered == set(SAMPLES) | tensorless
 
 
 def test_under_torch_compile():

@@ -143,7 +143,11 @@ def test_trunc_normal_degenerate_interval():
 def test_sparse(dtype, rows, cols, sparsity):
     _seeded()
     w = fi.sparse_(torch.empty(rows, cols, dtype=dtype), sparsity, std=0.05)
-    zeros_per_column = (w == 0).sum(dim=0)
+    _seeded()
+    dense = fi.normal_(torch.empty(rows, cols, dtype=dtype), std=0.05)
+    kept = w != 0
+    assert torch.equal(w[kept], dense[kept]), "the kept values are normal_'s"
+    zeros_per_column = (w == 0).sum(dim=0) - ((w == 0) & (dense == 0)).sum(dim=0)
     assert torch.all(zeros_per_column == math.ceil(sparsity * rows))
     nonzero = w[w != 0]
     if nonzero.numel() > 50_000:

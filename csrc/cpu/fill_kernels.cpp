@@ -1,104 +1,162 @@
-// CPU kernels: thin parallel loops around the distributions of
-// fastinit/distributions.h (Note [fastinit RNG contract]).
+// CPU kernels: parallel loops over chunks of the logical index range. The
+// float32 math runs in the instruction-set kernels of kernel_table.h
+// (chosen once, as ATen chooses its own: ATEN_CPU_CAPABILITY=default|avx2|
+// avx512 overrides); float64 uses the scalar versions of distributions.h.
 #include <algorithm>
 #include <vector>
 
 #include <ATen/ATen.h>
-#include <ATen/OpMathType.h>
 #include <ATen/Parallel.h>
+#include <ATen/Version.h>
 #include <torch/library.h>
 
 #include "../checks.h"
 #include "fastinit/distributions.h"
 #include "fastinit/layout.h"
+#include "kernel_table.h"
 
 namespace fastinit::cpu {
 namespace {
 
-// Values generated per step into a buffer that stays in L1; a multiple of
-// every group size.
+// Elements generated per step: a multiple of every group size, small enough
+// for the float buffer to stay in L1.
 constexpr int64_t kChunk = 1024;
+static_assert(kChunk <= kMaxKernelElements, "chunk too large for a kernel");
 // Elements below which a fill stays on the calling thread.
 constexpr int64_t kGrainElements = 32768;
 
-// Fills logical elements [begin, end) of `data`; `begin` is a multiple of
-// Dist::kGroupSize. A null `layout` means contiguous.
-template <typename scalar_t, typename Dist, typename T>
-void fill_range(const Dist& dist, int64_t begin, int64_t end, scalar_t* data,
-                const StridedLayout* layout) {
-  constexpr int64_t kGroup = Dist::kGroupSize;
-  static_assert(kChunk % kGroup == 0, "chunk must hold whole groups");
-  T buffer[kChunk];
-  for (int64_t start = begin; start < end; start += kChunk) {
-    const int64_t count = std::min(kChunk, end - start);
-    const uint64_t first_group = static_cast<uint64_t>(start / kGroup);
-    const int64_t groups = (count + kGroup - 1) / kGroup;
-    for (int64_t g = 0; g < groups; ++g) {
-      dist(first_group + g, buffer + g * kGroup);
-    }
-    if (layout == nullptr) {
-      scalar_t* out = data + start;
-      for (int64_t j = 0; j < count; ++j) {
-        out[j] = static_cast<scalar_t>(buffer[j]);
-      }
-    } else {
-      StridedCursor cursor(*layout, start);
-      for (int64_t j = 0; j < count; ++j) {
-        data[cursor.offset()] = static_cast<scalar_t>(buffer[j]);
-        cursor.advance();
-      }
-    }
+const KernelTable& select_kernels() {
+  const std::string capability = at::get_cpu_capability();
+  if (capability == "AVX512") {
+    return avx512_kernels();
   }
+  if (capability == "AVX2") {
+    return avx2_kernels();
+  }
+  return portable_kernels();
 }
 
-template <typename scalar_t, typename Dist>
-void fill_tensor(const at::Tensor& tensor, const Dist& dist) {
-  using T = at::opmath_type<scalar_t>;
-  const int64_t numel = tensor.numel();
-  if (numel == 0) {
-    return;
+const KernelTable& kernels() {
+  static const KernelTable& table = select_kernels();
+  return table;
+}
+
+// Where a fill writes: the tensor's data and, unless it is contiguous, the
+// strided walk of its logical order.
+template <typename scalar_t>
+struct Destination {
+  scalar_t* data;
+  const StridedLayout* layout;  // null when contiguous
+
+  // Writes values of logical elements [start, start + count).
+  template <typename T>
+  void store(const T* values, int64_t start, int64_t count) const {
+    if (layout == nullptr) {
+      scalar_t* out = data + start;
+      if constexpr (std::is_same_v<T, float> &&
+                    std::is_same_v<scalar_t, at::BFloat16>) {
+        if (kernels().to_bfloat16 != nullptr) {
+          kernels().to_bfloat16(values, count, reinterpret_cast<uint16_t*>(out));
+          return;
+        }
+      } else if constexpr (std::is_same_v<T, float> &&
+                           std::is_same_v<scalar_t, at::Half>) {
+        if (kernels().to_half != nullptr) {
+          kernels().to_half(values, count, reinterpret_cast<uint16_t*>(out));
+          return;
+        }
+      }
+      for (int64_t j = 0; j < count; ++j) {
+        out[j] = static_cast<scalar_t>(values[j]);
+      }
+      return;
+    }
+    StridedCursor cursor(*layout, start);
+    for (int64_t j = 0; j < count; ++j) {
+      data[cursor.offset()] = static_cast<scalar_t>(values[j]);
+      cursor.advance();
+    }
   }
+};
+
+// Calls fill(destination) with the tensor's dtype, after resolving its
+// layout; tensors with too many dims to walk are filled through a
+// contiguous twin.
+template <typename Fill>
+void with_destination(const at::Tensor& tensor, Fill fill) {
   StridedLayout layout;
   const bool contiguous = tensor.is_contiguous();
   if (!contiguous &&
       !StridedLayout::coalesce(static_cast<int>(tensor.dim()),
                                tensor.sizes().data(), tensor.strides().data(),
                                layout)) {
-    // Too many dims to walk: fill a contiguous twin and copy it over.
     at::Tensor twin = at::empty_like(tensor, at::MemoryFormat::Contiguous);
-    fill_tensor<scalar_t>(twin, dist);
+    with_destination(twin, fill);
     tensor.copy_(twin);
     return;
   }
-  constexpr int64_t kGroup = Dist::kGroupSize;
-  const int64_t groups = (numel + kGroup - 1) / kGroup;
-  scalar_t* data = tensor.data_ptr<scalar_t>();
   const StridedLayout* walk = contiguous ? nullptr : &layout;
-  at::parallel_for(0, groups, kGrainElements / kGroup,
-                   [&](int64_t group_begin, int64_t group_end) {
-                     fill_range<scalar_t, Dist, T>(
-                         dist, group_begin * kGroup,
-                         std::min(group_end * kGroup, numel), data, walk);
+  switch (tensor.scalar_type()) {
+    case at::kFloat:
+      return fill(Destination<float>{tensor.data_ptr<float>(), walk});
+    case at::kDouble:
+      return fill(Destination<double>{tensor.data_ptr<double>(), walk});
+    case at::kHalf:
+      return fill(Destination<at::Half>{tensor.data_ptr<at::Half>(), walk});
+    case at::kBFloat16:
+      return fill(Destination<at::BFloat16>{tensor.data_ptr<at::BFloat16>(), walk});
+    default:
+      TORCH_CHECK_NOT_IMPLEMENTED(false, "fastinit: unsupported dtype ",
+                                  tensor.scalar_type());
+  }
+}
+
+// Splits [0, numel) into chunks (aligned to `alignment` elements) across
+// threads and calls chunk(start, count) for each.
+template <typename Chunk>
+void for_each_chunk(int64_t numel, int64_t alignment, Chunk chunk) {
+  const int64_t units = (numel + alignment - 1) / alignment;
+  at::parallel_for(0, units, kGrainElements / alignment,
+                   [&](int64_t unit_begin, int64_t unit_end) {
+                     const int64_t end = std::min(unit_end * alignment, numel);
+                     for (int64_t start = unit_begin * alignment; start < end;
+                          start += kChunk) {
+                       chunk(start, std::min(kChunk, end - start));
+                     }
                    });
 }
 
-// Calls fill(scalar_t{}, compute_t{}) for the tensor's dtype; the compute
-// type is float for the 16-bit types (rounded once on the store).
-template <typename Fill>
-void dispatch_floating(const at::Tensor& tensor, const char* op, Fill fill) {
-  switch (tensor.scalar_type()) {
-    case at::kFloat:
-      return fill(float{}, float{});
-    case at::kDouble:
-      return fill(double{}, double{});
-    case at::kHalf:
-      return fill(at::Half{}, float{});
-    case at::kBFloat16:
-      return fill(at::BFloat16{}, float{});
-    default:
-      TORCH_CHECK_NOT_IMPLEMENTED(false, op, ": unsupported dtype ",
-                                  tensor.scalar_type());
-  }
+// A float32-computed fill: kernel(start, count, float* out).
+template <typename Kernel>
+void fill_float(const at::Tensor& tensor, Kernel kernel) {
+  with_destination(tensor, [&](auto destination) {
+    using scalar_t = std::remove_pointer_t<decltype(destination.data)>;
+    for_each_chunk(tensor.numel(), kFloatGroup, [&](int64_t start, int64_t count) {
+      if constexpr (std::is_same_v<scalar_t, float>) {
+        if (destination.layout == nullptr) {
+          kernel(start, count, destination.data + start);
+          return;
+        }
+      }
+      float buffer[kChunk];
+      kernel(start, count, buffer);
+      destination.store(buffer, start, count);
+    });
+  });
+}
+
+// A float64 fill: group(index, double* out) writes `group_size` elements.
+template <typename Group>
+void fill_double(const at::Tensor& tensor, int64_t group_size, Group group) {
+  with_destination(tensor, [&](auto destination) {
+    for_each_chunk(tensor.numel(), group_size, [&](int64_t start, int64_t count) {
+      double buffer[kChunk + 2];
+      for (int64_t j = 0; j < count; j += group_size) {
+        group(static_cast<uint64_t>((start + j) / group_size), buffer + j);
+      }
+      destination.store(buffer, start, count);
+    });
+  });
 }
 
 PhiloxKey key_of(int64_t seed) {
@@ -109,13 +167,17 @@ void uniform_(at::TensorList tensors, at::IntArrayRef seeds,
               at::ArrayRef<double> low, at::ArrayRef<double> high) {
   check_uniform_args(tensors, seeds, low, high);
   for (size_t i = 0; i < tensors.size(); ++i) {
-    dispatch_floating(tensors[i], "fastinit::uniform_", [&](auto s, auto t) {
-      using scalar_t = decltype(s);
-      using T = decltype(t);
-      const UniformDist<T> dist{key_of(seeds[i]), static_cast<T>(low[i]),
-                                static_cast<T>(high[i] - low[i])};
-      fill_tensor<scalar_t>(tensors[i], dist);
-    });
+    const PhiloxKey key = key_of(seeds[i]);
+    if (tensors[i].scalar_type() == at::kDouble) {
+      const UniformParams<double> p{key, low[i], high[i] - low[i]};
+      fill_double(tensors[i], 2, [&](uint64_t g, double* out) { uniform_group_f64(p, g, out); });
+    } else {
+      const UniformParams<float> p{key, static_cast<float>(low[i]),
+                                   static_cast<float>(high[i] - low[i])};
+      fill_float(tensors[i], [&](int64_t start, int64_t count, float* out) {
+        kernels().uniform(p, start, count, out);
+      });
+    }
   }
 }
 
@@ -123,13 +185,17 @@ void normal_(at::TensorList tensors, at::IntArrayRef seeds,
              at::ArrayRef<double> mean, at::ArrayRef<double> std) {
   check_normal_args(tensors, seeds, mean, std);
   for (size_t i = 0; i < tensors.size(); ++i) {
-    dispatch_floating(tensors[i], "fastinit::normal_", [&](auto s, auto t) {
-      using scalar_t = decltype(s);
-      using T = decltype(t);
-      const NormalDist<T> dist{key_of(seeds[i]), static_cast<T>(mean[i]),
-                               static_cast<T>(std[i])};
-      fill_tensor<scalar_t>(tensors[i], dist);
-    });
+    const PhiloxKey key = key_of(seeds[i]);
+    if (tensors[i].scalar_type() == at::kDouble) {
+      const NormalParams<double> p{key, mean[i], std[i]};
+      fill_double(tensors[i], 2, [&](uint64_t g, double* out) { normal_group_f64(p, g, out); });
+    } else {
+      const NormalParams<float> p{key, static_cast<float>(mean[i]),
+                                  static_cast<float>(std[i])};
+      fill_float(tensors[i], [&](int64_t start, int64_t count, float* out) {
+        kernels().normal(p, start, count, out);
+      });
+    }
   }
 }
 
@@ -138,14 +204,18 @@ void trunc_normal_(at::TensorList tensors, at::IntArrayRef seeds,
                    at::ArrayRef<double> a, at::ArrayRef<double> b) {
   check_trunc_normal_args(tensors, seeds, mean, std, a, b);
   for (size_t i = 0; i < tensors.size(); ++i) {
-    dispatch_floating(
-        tensors[i], "fastinit::trunc_normal_", [&](auto s, auto t) {
-          using scalar_t = decltype(s);
-          using T = decltype(t);
-          const auto dist = TruncNormalDist<T>::make(key_of(seeds[i]), mean[i],
-                                                     std[i], a[i], b[i]);
-          fill_tensor<scalar_t>(tensors[i], dist);
-        });
+    const PhiloxKey key = key_of(seeds[i]);
+    if (tensors[i].scalar_type() == at::kDouble) {
+      const auto p = TruncNormalParams<double>::make(key, mean[i], std[i], a[i], b[i]);
+      fill_double(tensors[i], 1, [&](uint64_t index, double* out) {
+        *out = trunc_normal_element_f64(p, index);
+      });
+    } else {
+      const auto p = TruncNormalParams<float>::make(key, mean[i], std[i], a[i], b[i]);
+      fill_float(tensors[i], [&](int64_t start, int64_t count, float* out) {
+        kernels().trunc_normal(p, start, count, out);
+      });
+    }
   }
 }
 
@@ -166,8 +236,8 @@ void sparse_(const at::Tensor& tensor, int64_t seed, double sparsity,
   const PhiloxKey key = key_of(seed);
   const int64_t row_stride = tensor.stride(0);
   const int64_t col_stride = tensor.stride(1);
-  dispatch_floating(tensor, "fastinit::sparse_", [&](auto s, auto) {
-    using scalar_t = decltype(s);
+  with_destination(tensor, [&](auto destination) {
+    using scalar_t = std::remove_pointer_t<decltype(destination.data)>;
     scalar_t* data = tensor.data_ptr<scalar_t>();
     const int64_t grain = std::max<int64_t>(1, kGrainElements / rows);
     at::parallel_for(0, cols, grain, [&](int64_t col_begin, int64_t col_end) {
@@ -188,6 +258,8 @@ void sparse_(const at::Tensor& tensor, int64_t seed, double sparsity,
   });
 }
 
+std::string cpu_kernels() { return kernels().name; }
+
 }  // namespace
 
 TORCH_LIBRARY_IMPL(fastinit, CPU, m) {
@@ -195,6 +267,11 @@ TORCH_LIBRARY_IMPL(fastinit, CPU, m) {
   m.impl("normal_", &normal_);
   m.impl("trunc_normal_", &trunc_normal_);
   m.impl("sparse_", &sparse_);
+}
+
+TORCH_LIBRARY_FRAGMENT(fastinit, m) {
+  // Which instruction-set kernels this process uses: portable, avx2, avx512.
+  m.def("cpu_kernels() -> str", &cpu_kernels);
 }
 
 }  // namespace fastinit::cpu

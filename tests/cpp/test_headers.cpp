@@ -6,8 +6,10 @@
 #include <vector>
 
 #include "fastinit/distributions.h"
+#include "fastinit/lanes.h"
 #include "fastinit/layout.h"
 #include "fastinit/philox.h"
+#include "fastinit/scalar_lanes.h"
 
 namespace {
 
@@ -69,67 +71,150 @@ void test_unit_intervals() {
   EXPECT(uniform_below(0, 0, 7) == 0);
 }
 
+using S = ScalarLanes;
+
+void test_lanes_match_scalar_philox() {
+  const PhiloxKey key = philox_key_from_seed(0x0123456789abcdefull);
+  for (uint32_t c = 0; c < 1000; c += 7) {
+    const PhiloxBlock scalar = philox4x32_10(key, c, ~c, c * 3, 5);
+    const lanes::Block<S> lane = lanes::philox<S>(key, c, ~c, c * 3, 5);
+    for (int j = 0; j < 4; ++j) EXPECT(scalar.x[j] == lane.x[j]);
+    EXPECT(lanes::unit_co<S>(c * 2654435761u) == unit_co_f32(c * 2654435761u));
+    EXPECT(lanes::unit_oc<S>(c * 2654435761u) == unit_oc_f32(c * 2654435761u));
+  }
+  // Counters of consecutive groups carry into the high word.
+  S::U lo, hi;
+  block_counters<S>(0x00000001ffffffffull, lo, hi);
+  EXPECT(lo == 0xffffffffu && hi == 1);
+}
+
+// log_unit within 2 ulp of the correctly rounded logarithm on (0, 1].
+void test_log_unit_accuracy() {
+  float worst = 0;
+  for (uint32_t x = 0; x < 0xffffffffu - 4093; x += 4093) {
+    const float u = unit_oc_f32(x);
+    const float ours = lanes::log_unit<S>(u);
+    const double exact = std::log(static_cast<double>(u));
+    const float ulp = std::nextafter(static_cast<float>(std::fabs(exact)), INFINITY) -
+                      static_cast<float>(std::fabs(exact));
+    if (exact != 0.0) worst = std::fmax(worst, static_cast<float>(std::fabs(ours - exact) / ulp));
+    else EXPECT(ours == 0.0f);
+  }
+  EXPECT(worst <= 2.0f);
+  EXPECT(lanes::log_unit<S>(1.0f) == 0.0f);
+  EXPECT(std::fabs(lanes::log_unit<S>(std::ldexp(1.0f, -32)) + 32 * 0.6931471805599453) < 1e-5);
+}
+
+// sin/cos(2 pi u) within 2e-7 of the exact values on the grid of
+// unit_centered (never exactly zero there) and of unit_co.
+void test_sincos_accuracy() {
+  double worst = 0;
+  for (uint32_t x = 0; x < 0xffffffffu - 65521; x += 65521) {
+    const float centered = lanes::unit_centered<S>(x);
+    EXPECT(centered > 0.0f && centered < 1.0f);
+    float sc, cc;
+    lanes::sincos_2pi<S>(centered, sc, cc);
+    EXPECT(sc != 0.0f && cc != 0.0f);
+    const double centered_angle = 6.283185307179586 * static_cast<double>(centered);
+    worst = std::fmax(worst, std::fabs(sc - std::sin(centered_angle)));
+    worst = std::fmax(worst, std::fabs(cc - std::cos(centered_angle)));
+    const float u = unit_co_f32(x);
+    float s, c;
+    lanes::sincos_2pi<S>(u, s, c);
+    const double angle = 6.283185307179586 * static_cast<double>(u);
+    worst = std::fmax(worst, std::fabs(s - std::sin(angle)));
+    worst = std::fmax(worst, std::fabs(c - std::cos(angle)));
+  }
+  EXPECT(worst < 2e-7);
+  float s, c;
+  lanes::sincos_2pi<S>(0.25f, s, c);
+  EXPECT(s == 1.0f && c == 0.0f);
+  lanes::sincos_2pi<S>(0.5f, s, c);
+  EXPECT(s == 0.0f && c == -1.0f);
+}
+
 void test_uniform_bounds_and_groups() {
-  const UniformDist<float> dist{philox_key_from_seed(42), -3.0f, 5.0f};
+  const UniformParams<float> p{philox_key_from_seed(42), -3.0f, 5.0f};
   float out[4];
   for (uint64_t g = 0; g < 10000; ++g) {
-    dist(g, out);
-    for (float v : out) {
-      EXPECT(v >= -3.0f && v <= 2.0f);
-    }
+    uniform_lanes<S>(p, g, out);
+    for (float v : out) EXPECT(v >= -3.0f && v <= 2.0f);
   }
   // Element 4g + j uses word j of block g.
-  dist(123, out);
-  const PhiloxBlock r = philox_block(philox_key_from_seed(42), 123);
+  uniform_lanes<S>(p, 123, out);
+  const PhiloxBlock r = philox_block(p.key, 123);
   EXPECT(out[2] == unit_co_f32(r.x[2]) * 5.0f + -3.0f);
 }
 
-void test_normal_moments() {
-  const NormalDist<double> dist{philox_key_from_seed(7), 1.0, 2.0};
+template <typename Sample>
+void check_moments(Sample sample, int64_t n, double mean, double var) {
   double sum = 0, sum_sq = 0;
-  const int groups = 200000;
-  for (int g = 0; g < groups; ++g) {
-    double out[2];
-    dist(g, out);
-    for (double v : out) {
-      sum += v;
-      sum_sq += v * v;
-    }
+  for (int64_t i = 0; i < n; ++i) {
+    const double v = sample(i);
+    sum += v;
+    sum_sq += v * v;
   }
-  const double n = 2.0 * groups;
-  const double mean = sum / n;
-  const double var = sum_sq / n - mean * mean;
-  EXPECT(std::fabs(mean - 1.0) < 0.02);
-  EXPECT(std::fabs(var - 4.0) < 0.05);
+  const double m = sum / n;
+  EXPECT(std::fabs(m - mean) < 5 * std::sqrt(var / n));
+  EXPECT(std::fabs(sum_sq / n - m * m - var) < 0.02 * var);
 }
 
-template <typename T>
+void test_normal_moments() {
+  const NormalParams<float> pf{philox_key_from_seed(7), 1.0f, 2.0f};
+  check_moments([&](int64_t i) {
+    float out[4];
+    normal_lanes<S>(pf, static_cast<uint64_t>(i / 4), out);
+    return out[i % 4];
+  }, 400000, 1.0, 4.0);
+  const NormalParams<double> pd{philox_key_from_seed(7), 1.0, 2.0};
+  check_moments([&](int64_t i) {
+    double out[2];
+    normal_group_f64(pd, static_cast<uint64_t>(i / 2), out);
+    return out[i % 2];
+  }, 400000, 1.0, 4.0);
+}
+
+using Method = TruncNormalParams<float>::Method;
+
+// The first attempt, then retries, for element i (the CPU kernels' order).
+float trunc_normal_element(const TruncNormalParams<float>& p, uint64_t i) {
+  float first[4];
+  trunc_normal_first_lanes<S>(p, i / 4, first);
+  if (!std::isnan(first[i % 4])) return first[i % 4];
+  for (uint32_t attempt = 1; attempt <= kTruncNormalMaxAttempts; ++attempt) {
+    const float v = trunc_normal_retry_lanes<S>(
+        p, static_cast<uint32_t>(i), static_cast<uint32_t>(i >> 32), attempt);
+    if (!std::isnan(v)) return v;
+  }
+  return trunc_normal_fallback(p);
+}
+
 void check_trunc_normal(double mean, double std, double a, double b,
-                        typename TruncNormalDist<T>::Method method) {
-  const auto dist = TruncNormalDist<T>::make(philox_key_from_seed(3), mean,
-                                             std, a, b);
-  EXPECT(dist.method == method);
+                        Method method) {
+  const auto pf = TruncNormalParams<float>::make(philox_key_from_seed(3), mean, std, a, b);
+  const auto pd = TruncNormalParams<double>::make(philox_key_from_seed(3), mean, std, a, b);
+  EXPECT(pf.method == method && static_cast<int>(pd.method) == static_cast<int>(method));
   int at_bound = 0;
   for (uint64_t i = 0; i < 20000; ++i) {
-    T v;
-    dist(i, &v);
-    EXPECT(v >= static_cast<T>(a) && v <= static_cast<T>(b));
-    at_bound += (v == static_cast<T>(a) || v == static_cast<T>(b));
+    const float v = trunc_normal_element(pf, i);
+    EXPECT(v >= static_cast<float>(a) && v <= static_cast<float>(b));
+    at_bound += (v == static_cast<float>(a) || v == static_cast<float>(b));
+    const double w = trunc_normal_element_f64(pd, i);
+    EXPECT(w >= a && w <= b);
   }
+  if (at_bound >= 20) std::printf("[%g, %g]: %d at a bound\n", a, b, at_bound);
   EXPECT(at_bound < 20);  // nothing piles up on a bound
 }
 
 void test_trunc_normal_methods() {
-  using F = TruncNormalDist<float>;
-  using D = TruncNormalDist<double>;
-  check_trunc_normal<float>(0, 1, -2, 2, F::Method::kNormal);
-  check_trunc_normal<float>(0, 1, -0.5, 0.5, F::Method::kUniform);
-  check_trunc_normal<float>(0, 1, 5, 6, F::Method::kTail);
-  check_trunc_normal<float>(0, 1, -6, -5, F::Method::kTail);
-  check_trunc_normal<double>(0, 1, 30, 30.001, D::Method::kUniform);
-  check_trunc_normal<double>(0, 1, 40, INFINITY, D::Method::kTail);
-  check_trunc_normal<float>(0.5, 1e-4, -2, 2, F::Method::kNormal);
-  check_trunc_normal<double>(0, 1, -INFINITY, INFINITY, D::Method::kNormal);
+  check_trunc_normal(0, 1, -2, 2, Method::kNormal);
+  check_trunc_normal(0, 1, -0.5, 0.5, Method::kUniform);
+  check_trunc_normal(0, 1, 5, 6, Method::kTail);
+  check_trunc_normal(0, 1, -6, -5, Method::kTail);
+  check_trunc_normal(0, 1, 30, 30.01, Method::kUniform);
+  check_trunc_normal(0, 1, 40, INFINITY, Method::kTail);
+  check_trunc_normal(0.5, 1e-4, -2, 2, Method::kNormal);
+  check_trunc_normal(0, 1, -INFINITY, INFINITY, Method::kNormal);
 }
 
 void test_sparse_rows() {
@@ -173,6 +258,9 @@ void test_strided_layout() {
 int main() {
   test_philox_known_answers();
   test_unit_intervals();
+  test_lanes_match_scalar_philox();
+  test_log_unit_accuracy();
+  test_sincos_accuracy();
   test_uniform_bounds_and_groups();
   test_normal_moments();
   test_trunc_normal_methods();

@@ -1,228 +1,259 @@
 // The distributions of fastinit as pure functions of (key, element index).
 // Torch-free; compiles for host and device.
 //
-// Each distribution is a small struct of per-tensor parameters with
-//   static constexpr int kGroupSize;            // values per call
-//   void operator()(uint64_t group, T* out);    // elements group*kGroupSize..
-// The value of element i depends only on the key, i and the parameters
-// (Note [fastinit RNG contract] in philox.h), so a kernel may split the index
-// range across threads, chunks or devices in any way. T is the compute type:
-// float (for float32, float16 and bfloat16 outputs) or double.
+// float32 (also the compute type of float16/bfloat16 outputs) is written once
+// for any number of lanes (Note [one implementation for every instruction
+// set] in lanes.h): a call fills W = S::kWidth consecutive groups of four
+// elements, lane l holding group first_group + l, out[j] its element j. The
+// scalar float64 versions use the platform's libm.
 #pragma once
 
 #include <cstdint>
-#include <type_traits>
 
+#include "fastinit/lanes.h"
 #include "fastinit/macros.h"
 #include "fastinit/math.h"
+#include "fastinit/params.h"
 #include "fastinit/philox.h"
 
-namespace fastinit {
+FASTINIT_NAMESPACE_BEGIN
 
-// A number in [0, 1) (co) or (0, 1] (oc) from one word (float) or two words
-// (double); the float versions ignore `lo`.
-template <typename T>
-FASTINIT_INLINE T unit_co(uint32_t hi, uint32_t lo) {
-  if constexpr (std::is_same_v<T, float>) {
-    (void)lo;
-    return unit_co_f32(hi);
-  } else {
-    return unit_co_f64(hi, lo);
+// Elements per group of the float32 kernels: one Philox block each.
+constexpr int kFloatGroup = 4;
+
+// Counters (low, high words) of the W blocks first, first + 1, ...
+template <class S>
+FASTINIT_INLINE void block_counters(uint64_t first, typename S::U& lo,
+                                    typename S::U& hi) {
+  const typename S::U base = S::splat_u(static_cast<uint32_t>(first));
+  lo = base + S::iota();
+  hi = S::splat_u(static_cast<uint32_t>(first >> 32)) +
+       ((lo < base) ? S::splat_u(1) : S::splat_u(0));
+}
+
+template <class S>
+FASTINIT_INLINE lanes::Block<S> philox_blocks(PhiloxKey key, uint64_t first,
+                                              uint32_t attempt, Stream stream) {
+  typename S::U lo, hi;
+  block_counters<S>(first, lo, hi);
+  return lanes::philox<S>(key, lo, hi, S::splat_u(attempt),
+                          S::splat_u(static_cast<uint32_t>(stream)));
+}
+
+// ---------------------------------------------------------------- uniform
+// Element i: low + u * range with u = unit_co(word i % 4 of block i / 4)
+// (torch's formula, two roundings).
+template <class S>
+FASTINIT_INLINE void uniform_lanes(const UniformParams<float>& p,
+                                   uint64_t first_group, typename S::F out[4]) {
+  const auto block = philox_blocks<S>(p.key, first_group, 0, Stream::kValues);
+  for (int j = 0; j < 4; ++j) {
+    out[j] = lanes::unit_co<S>(block.x[j]) * S::splat_f(p.range) +
+             S::splat_f(p.low);
   }
 }
 
-template <typename T>
-FASTINIT_INLINE T unit_oc(uint32_t hi, uint32_t lo) {
-  if constexpr (std::is_same_v<T, float>) {
-    (void)lo;
-    return unit_oc_f32(hi);
-  } else {
-    return unit_oc_f64(hi, lo);
+// ----------------------------------------------------------------- normal
+// Box-Muller: words (0, 1) of block g give elements 4g, 4g + 1; words (2, 3)
+// give 4g + 2, 4g + 3. Element: mean + std * z (two roundings).
+template <class S>
+FASTINIT_INLINE void standard_normal_lanes(const lanes::Block<S>& block,
+                                           typename S::F z[4]) {
+  lanes::box_muller<S>(block.x[0], block.x[1], z[0], z[1]);
+  lanes::box_muller<S>(block.x[2], block.x[3], z[2], z[3]);
+}
+
+template <class S>
+FASTINIT_INLINE void normal_lanes(const NormalParams<float>& p,
+                                  uint64_t first_group, typename S::F out[4]) {
+  const auto block = philox_blocks<S>(p.key, first_group, 0, Stream::kValues);
+  typename S::F z[4];
+  standard_normal_lanes<S>(block, z);
+  for (int j = 0; j < 4; ++j) {
+    out[j] = S::splat_f(p.std) * z[j] + S::splat_f(p.mean);
   }
 }
 
-// Box-Muller: two independent standard normals from u1 in (0, 1] and u2 in
-// [0, 1).
-template <typename T>
-FASTINIT_INLINE void box_muller(T u1, T u2, T& z0, T& z1) {
-  const T radius = sqrt_(mul_rn(T(-2), log_(u1)));
-  const T theta = mul_rn(MathConstants<T>::kTwoPi, u2);
-  z0 = mul_rn(radius, cos_(theta));
-  z1 = mul_rn(radius, sin_(theta));
-}
-
-// U(low, low + range): low + u * range, u in [0, 1) (torch's formula).
-template <typename T>
-struct UniformDist {
-  static constexpr int kGroupSize = std::is_same_v<T, float> ? 4 : 2;
-
-  PhiloxKey key;
-  T low;
-  T range;
-
-  FASTINIT_INLINE void operator()(uint64_t group, T* out) const {
-    const PhiloxBlock r = philox_block(key, group);
-    if constexpr (std::is_same_v<T, float>) {
-      for (int j = 0; j < 4; ++j) {
-        out[j] = add_rn(mul_rn(unit_co_f32(r.x[j]), range), low);
-      }
-    } else {
-      out[0] = add_rn(mul_rn(unit_co_f64(r.x[0], r.x[1]), range), low);
-      out[1] = add_rn(mul_rn(unit_co_f64(r.x[2], r.x[3]), range), low);
-    }
-  }
-};
-
-// N(mean, std^2) by Box-Muller: words (0, 1) give elements 4g and 4g + 1,
-// words (2, 3) give 4g + 2 and 4g + 3 (float); for double, all four words
-// give elements 2g and 2g + 1.
-template <typename T>
-struct NormalDist {
-  static constexpr int kGroupSize = std::is_same_v<T, float> ? 4 : 2;
-
-  PhiloxKey key;
-  T mean;
-  T std;
-
-  FASTINIT_INLINE void operator()(uint64_t group, T* out) const {
-    const PhiloxBlock r = philox_block(key, group);
-    T z[4];
-    if constexpr (std::is_same_v<T, float>) {
-      box_muller(unit_oc_f32(r.x[0]), unit_co_f32(r.x[1]), z[0], z[1]);
-      box_muller(unit_oc_f32(r.x[2]), unit_co_f32(r.x[3]), z[2], z[3]);
-    } else {
-      box_muller(unit_oc_f64(r.x[0], r.x[1]), unit_co_f64(r.x[2], r.x[3]),
-                 z[0], z[1]);
-    }
-    for (int j = 0; j < kGroupSize; ++j) {
-      out[j] = add_rn(mean, mul_rn(std, z[j]));
-    }
-  }
-};
-
+// ------------------------------------------------------- truncated normal
 // Note [exact truncated normal]
 // ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
 // N(mean, std^2) restricted to [a, b], sampled exactly by rejection in the
 // standardized interval [alpha, beta] = [(a - mean) / std, (b - mean) / std]
 // (C. P. Robert, "Simulation of truncated normal variables", Statistics and
 // Computing 5, 1995). The proposal is chosen once per tensor by its
-// acceptance rate:
-//  * the interval holds 0 and is wider than sqrt(2 pi): a standard normal
-//    proposal, accepted when it falls inside (rate >= 0.49);
-//  * a narrow interval: a uniform proposal z on it, accepted with
+// acceptance rate (TruncNormalParams::make):
+//  * kNormal: the interval holds 0 and is wider than sqrt(2 pi): a standard
+//    normal, accepted when it falls inside (rate >= 0.49);
+//  * kUniform: a narrow interval: z uniform on it, accepted with
 //    probability exp((m^2 - z^2) / 2), m the point of the interval nearest 0;
-//  * a wide interval away from 0 (a tail): an exponential proposal
-//    z = lo + Exp(lambda), lambda = (lo + sqrt(lo^2 + 4)) / 2, accepted with
-//    probability exp(-(z - lambda)^2 / 2) when z <= hi. Intervals below 0
-//    are mirrored to lie above it.
+//  * kTail: a wide interval away from 0: z = lo + Exp(lambda),
+//    lambda = (lo + sqrt(lo^2 + 4)) / 2, accepted with probability
+//    exp(-(z - lambda)^2 / 2) when z <= hi. Intervals below 0 are mirrored.
 // Robert's threshold decides between the last two. Every rate is bounded
-// away from zero, wherever the interval lies and however small std is, so
-// no value is clamped onto a bound (the erfinv method of torch loses
-// accuracy far in the tails). Attempt k of element i uses Philox block
-// (i, k): the value stays a pure function of (seed, i). The final clamp to
-// [a, b] only absorbs the rounding of mean + std * z.
-template <typename T>
-struct TruncNormalDist {
-  static constexpr int kGroupSize = 1;
-  // Far beyond any use: even the worst proposal (rate > 0.3) fails this
-  // often with probability below 1e-150.
-  static constexpr uint32_t kMaxAttempts = 300;
+// away from zero wherever the interval lies and however small std is, so no
+// value is clamped onto a bound (torch's erfinv method loses accuracy far in
+// the tails, pytorch issue 155588). The final clamp to [a, b] only absorbs
+// the rounding of mean + std * z.
+//
+// Random words, so that every element stays a pure function of (seed, i):
+// the first attempt of the elements of group g uses block g (kNormal: the
+// four Box-Muller normals of that block, as normal_ does), or, for kUniform
+// and kTail, word i % 4 of block g for the candidate and of block g of the
+// acceptance stream for the test. Attempt k >= 1 of element i uses block
+// (i, attempt k): words 0 and 2. After kMaxAttempts (unreachable in
+// practice: even the worst proposal fails that often with probability below
+// 1e-90) the element takes the point of [a, b] nearest the mean.
+constexpr uint32_t kTruncNormalMaxAttempts = 300;
 
-  enum class Method : uint32_t { kNormal, kUniform, kTail };
+// A candidate from a uniform/tail proposal; true where accepted.
+template <class S>
+FASTINIT_INLINE typename S::M propose_uniform_or_tail(const TruncNormalParams<float>& p,
+                                             typename S::U candidate_word,
+                                             typename S::U test_word,
+                                             typename S::F& z) {
+  using F = typename S::F;
+  const F log_test = lanes::log_unit<S>(lanes::unit_oc<S>(test_word));
+  if (p.method == TruncNormalParams<float>::Method::kUniform) {
+    z = lanes::unit_co<S>(candidate_word) * S::splat_f(p.hi - p.lo) +
+        S::splat_f(p.lo);
+    // log v <= (m^2 - z^2) / 2, written to avoid overflow of the squares
+    const F nearest = S::splat_f(p.nearest);
+    return log_test <= S::splat_f(0.5f) * ((nearest - z) * (nearest + z));
+  }
+  z = S::splat_f(p.lo) -
+      lanes::log_unit<S>(lanes::unit_oc<S>(candidate_word)) /
+          S::splat_f(p.lambda);
+  const F d = z - S::splat_f(p.lambda);
+  return (z <= S::splat_f(p.hi)) & (log_test <= S::splat_f(-0.5f) * (d * d));
+}
 
-  PhiloxKey key;
-  Method method;
-  T mean, std;  // the affine map back from standard units
-  T sign;       // -1 when the interval was mirrored
-  T lo, hi;     // the sampled standardized interval (mirrored if sign < 0)
-  T nearest;    // the point of [lo, hi] nearest to 0
-  T lambda;     // rate of the exponential proposal
-  T a, b;       // the bounds, for the final clamp
+template <class S>
+FASTINIT_INLINE typename S::F trunc_normal_finish(
+    const TruncNormalParams<float>& p, typename S::F z) {
+  const typename S::F x =
+      S::splat_f(p.std) * (S::splat_f(p.sign) * z) + S::splat_f(p.mean);
+  const typename S::F low = S::splat_f(p.a);
+  const typename S::F high = S::splat_f(p.b);
+  return x < low ? low : (high < x ? high : x);
+}
 
-  // Host-side setup; requires std > 0 and a <= b (checked by the caller).
-  static TruncNormalDist make(PhiloxKey key, double mean, double std,
-                              double a, double b) {
-    double alpha = (a - mean) / std;
-    double beta = (b - mean) / std;
-    double sign = 1.0;
-    if (beta < 0.0) {
-      sign = -1.0;
-      const double mirrored_alpha = -beta;
-      beta = -alpha;
-      alpha = mirrored_alpha;
+// The value of an element that exhausted its attempts.
+FASTINIT_INLINE float trunc_normal_fallback(const TruncNormalParams<float>& p) {
+  const float x = p.std * (p.sign * p.nearest) + p.mean;
+  return x < p.a ? p.a : (p.b < x ? p.b : x);
+}
+
+// First attempt for W groups: out[j] is the value, or NaN where rejected.
+template <class S>
+FASTINIT_INLINE void trunc_normal_first_lanes(const TruncNormalParams<float>& p,
+                                              uint64_t first_group,
+                                              typename S::F out[4]) {
+  using F = typename S::F;
+  const F rejected = S::splat_f(NAN);
+  const auto block = philox_blocks<S>(p.key, first_group, 0, Stream::kValues);
+  if (p.method == TruncNormalParams<float>::Method::kNormal) {
+    F z[4];
+    standard_normal_lanes<S>(block, z);
+    for (int j = 0; j < 4; ++j) {
+      const auto inside = (S::splat_f(p.lo) <= z[j]) & (z[j] <= S::splat_f(p.hi));
+      out[j] = inside ? trunc_normal_finish<S>(p, z[j]) : rejected;
     }
-    Method method;
-    double nearest = 0.0;
-    double lambda = 0.0;
-    const double kSqrtTwoPi = 2.5066282746310002;
-    if (alpha <= 0.0) {
-      method = (beta - alpha >= kSqrtTwoPi) ? Method::kNormal : Method::kUniform;
+    return;
+  }
+  const auto tests =
+      philox_blocks<S>(p.key, first_group, 0, Stream::kAcceptance);
+  for (int j = 0; j < 4; ++j) {
+    F z;
+    const auto accepted =
+        propose_uniform_or_tail<S>(p, block.x[j], tests.x[j], z);
+    out[j] = accepted ? trunc_normal_finish<S>(p, z) : rejected;
+  }
+}
+
+// Attempt `attempt` >= 1 for the W elements with the given indices: the
+// value, or NaN where rejected again.
+template <class S>
+FASTINIT_INLINE typename S::F trunc_normal_retry_lanes(
+    const TruncNormalParams<float>& p, typename S::U index_lo,
+    typename S::U index_hi, uint32_t attempt) {
+  using F = typename S::F;
+  const auto block = lanes::philox<S>(
+      p.key, index_lo, index_hi, S::splat_u(attempt),
+      S::splat_u(static_cast<uint32_t>(Stream::kValues)));
+  F z;
+  if (p.method == TruncNormalParams<float>::Method::kNormal) {
+    F unused;
+    lanes::box_muller<S>(block.x[0], block.x[2], z, unused);
+    const auto inside = (S::splat_f(p.lo) <= z) & (z <= S::splat_f(p.hi));
+    return inside ? trunc_normal_finish<S>(p, z) : S::splat_f(NAN);
+  }
+  const auto accepted =
+      propose_uniform_or_tail<S>(p, block.x[0], block.x[2], z);
+  return accepted ? trunc_normal_finish<S>(p, z) : S::splat_f(NAN);
+}
+
+// ------------------------------------------------------------ float64
+// Two elements per block, 53-bit uniforms; libm for log/sin/cos.
+
+FASTINIT_INLINE void uniform_group_f64(const UniformParams<double>& p,
+                                       uint64_t group, double out[2]) {
+  const PhiloxBlock r = philox_block(p.key, group);
+  out[0] = add_rn(mul_rn(unit_co_f64(r.x[0], r.x[1]), p.range), p.low);
+  out[1] = add_rn(mul_rn(unit_co_f64(r.x[2], r.x[3]), p.range), p.low);
+}
+
+FASTINIT_INLINE void box_muller_f64(double u1, double u2, double& z0,
+                                    double& z1) {
+  const double radius = sqrt_(mul_rn(-2.0, log_(u1)));
+  const double theta = mul_rn(MathConstants<double>::kTwoPi, u2);
+  z0 = mul_rn(radius, cos_(theta));
+  z1 = mul_rn(radius, sin_(theta));
+}
+
+FASTINIT_INLINE void normal_group_f64(const NormalParams<double>& p,
+                                      uint64_t group, double out[2]) {
+  const PhiloxBlock r = philox_block(p.key, group);
+  double z[2];
+  box_muller_f64(unit_oc_f64(r.x[0], r.x[1]), unit_co_f64(r.x[2], r.x[3]),
+                 z[0], z[1]);
+  out[0] = add_rn(p.mean, mul_rn(p.std, z[0]));
+  out[1] = add_rn(p.mean, mul_rn(p.std, z[1]));
+}
+
+// Element i: attempt k uses block (i, k), k = 0, 1, ...
+FASTINIT_INLINE double trunc_normal_element_f64(
+    const TruncNormalParams<double>& p, uint64_t index) {
+  using Method = TruncNormalParams<double>::Method;
+  double z = p.nearest;
+  for (uint32_t attempt = 0; attempt <= kTruncNormalMaxAttempts; ++attempt) {
+    const PhiloxBlock r = philox_block(p.key, index, attempt);
+    const double u = unit_oc_f64(r.x[0], r.x[1]);
+    const double v = unit_co_f64(r.x[2], r.x[3]);
+    double candidate;
+    bool accepted;
+    if (p.method == Method::kNormal) {
+      double unused;
+      box_muller_f64(u, v, candidate, unused);
+      accepted = p.lo <= candidate && candidate <= p.hi;
+    } else if (p.method == Method::kUniform) {
+      candidate = add_rn(mul_rn(v, p.hi - p.lo), p.lo);
+      accepted = log_(u) <= 0.5 * ((p.nearest - candidate) * (p.nearest + candidate));
     } else {
-      nearest = alpha;
-      const double root = std::sqrt(alpha * alpha + 4.0);
-      lambda = 0.5 * (alpha + root);
-      const double kTwoSqrtE = 3.2974425414002564;
-      const double threshold = kTwoSqrtE / (alpha + root) *
-                               std::exp(0.25 * alpha * (alpha - root));
-      method = (beta - alpha <= threshold) ? Method::kUniform : Method::kTail;
+      candidate = p.lo - log_(u) / p.lambda;
+      const double d = candidate - p.lambda;
+      accepted = candidate <= p.hi &&
+                 log_(unit_oc_f64(r.x[2], r.x[3])) <= -0.5 * (d * d);
     }
-    TruncNormalDist d;
-    d.key = key;
-    d.method = method;
-    d.mean = static_cast<T>(mean);
-    d.std = static_cast<T>(std);
-    d.sign = static_cast<T>(sign);
-    d.lo = static_cast<T>(alpha);
-    d.hi = static_cast<T>(beta);
-    d.nearest = static_cast<T>(nearest);
-    d.lambda = static_cast<T>(lambda);
-    d.a = static_cast<T>(a);
-    d.b = static_cast<T>(b);
-    return d;
-  }
-
-  // One attempt of the standardized sampler; true when z is accepted.
-  FASTINIT_INLINE bool propose(const PhiloxBlock& r, T& z) const {
-    switch (method) {
-      case Method::kNormal: {
-        T z_unused;
-        box_muller(unit_oc<T>(r.x[0], r.x[1]), unit_co<T>(r.x[2], r.x[3]), z,
-                   z_unused);
-        return lo <= z && z <= hi;
-      }
-      case Method::kUniform: {
-        z = add_rn(lo, mul_rn(hi - lo, unit_co<T>(r.x[0], r.x[1])));
-        // log v <= (m^2 - z^2) / 2, written to avoid overflow of the squares
-        const T log_ratio =
-            mul_rn(T(0.5), mul_rn(nearest - z, nearest + z));
-        return log_(unit_oc<T>(r.x[2], r.x[3])) <= log_ratio;
-      }
-      case Method::kTail:
-      default: {
-        z = lo - log_(unit_oc<T>(r.x[0], r.x[1])) / lambda;
-        if (!(z <= hi)) {
-          return false;
-        }
-        const T d = z - lambda;
-        return log_(unit_oc<T>(r.x[2], r.x[3])) <= mul_rn(T(-0.5), mul_rn(d, d));
-      }
+    if (accepted) {
+      z = candidate;
+      break;
     }
   }
+  const double x = add_rn(p.mean, mul_rn(p.std, mul_rn(p.sign, z)));
+  return x < p.a ? p.a : (x > p.b ? p.b : x);
+}
 
-  FASTINIT_INLINE void operator()(uint64_t index, T* out) const {
-    T z = nearest;
-    for (uint32_t attempt = 0; attempt < kMaxAttempts; ++attempt) {
-      T candidate;
-      if (propose(philox_block(key, index, attempt), candidate)) {
-        z = candidate;
-        break;
-      }
-    }
-    const T x = add_rn(mean, mul_rn(std, mul_rn(sign, z)));
-    out[0] = x < a ? a : (x > b ? b : x);
-  }
-};
-
+// ---------------------------------------------------------------- sparse_
 // Note [sparse_ zero pattern]
 // ~~~~~~~~~~~~~~~~~~~~~~~~~~~
 // sparse_ zeroes exactly `count` rows of every column. Column c draws them
@@ -258,4 +289,4 @@ FASTINIT_INLINE void undo_sparse_rows(int64_t count, int64_t* perm,
   }
 }
 
-}  // namespace fastinit
+FASTINIT_NAMESPACE_END

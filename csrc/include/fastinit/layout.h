@@ -6,7 +6,7 @@
 
 #include "fastinit/macros.h"
 
-namespace fastinit {
+FASTINIT_NAMESPACE_BEGIN
 
 // Sizes and strides of a strided tensor after coalescing (see coalesce()).
 struct StridedLayout {
@@ -84,4 +84,4 @@ class StridedCursor {
   int64_t offset_ = 0;
 };
 
-}  // namespace fastinit
+FASTINIT_NAMESPACE_END

@@ -16,7 +16,7 @@
 
 #include "fastinit/macros.h"
 
-namespace fastinit {
+FASTINIT_NAMESPACE_BEGIN
 
 FASTINIT_INLINE float mul_rn(float a, float b) {
 #ifdef __CUDA_ARCH__
@@ -115,4 +115,4 @@ struct MathConstants<double> {
   static constexpr double kTwoPi = 6.2831853071795864769;
 };
 
-}  // namespace fastinit
+FASTINIT_NAMESPACE_END

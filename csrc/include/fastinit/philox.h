@@ -5,8 +5,9 @@
 #include <cstdint>
 
 #include "fastinit/macros.h"
+#include "fastinit/params.h"
 
-namespace fastinit {
+FASTINIT_NAMESPACE_BEGIN
 
 // Note [fastinit RNG contract]
 // ~~~~~~~~~~~~~~~~~~~~~~~~~~~~
@@ -41,17 +42,9 @@ namespace fastinit {
 //
 // fastinit reproduces torch's distributions, not torch's random stream.
 
-struct PhiloxKey {
-  uint32_t k0, k1;
-};
-
 struct PhiloxBlock {
   uint32_t x[4];
 };
-
-FASTINIT_INLINE PhiloxKey philox_key_from_seed(uint64_t seed) {
-  return {static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32)};
-}
 
 namespace philox_detail {
 
@@ -94,12 +87,6 @@ FASTINIT_INLINE PhiloxBlock philox4x32_10(PhiloxKey key, uint32_t c0,
   return {{c[0], c[1], c[2], c[3]}};
 }
 
-// Stream tags (the fourth counter word); see Note [fastinit RNG contract].
-enum class Stream : uint32_t {
-  kValues = 0,
-  kSparsePattern = 1,
-};
-
 // The block `block` (attempt `attempt`) of stream `stream` under `key`.
 FASTINIT_INLINE PhiloxBlock philox_block(PhiloxKey key, uint64_t block,
                                          uint32_t attempt = 0,
@@ -109,4 +96,4 @@ FASTINIT_INLINE PhiloxBlock philox_block(PhiloxKey key, uint64_t block,
                        static_cast<uint32_t>(stream));
 }
 
-}  // namespace fastinit
+FASTINIT_NAMESPACE_END

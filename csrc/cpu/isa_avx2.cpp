@@ -1,0 +1,108 @@
+// The kernels for AVX2 + FMA CPUs: eight lanes.
+// System headers come before the target pragma, our headers after it
+// (Note [instruction-set namespaces] in fastinit/macros.h).
+#define FASTINIT_ISA avx2
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+
+#include <immintrin.h>
+
+#include "fastinit/params.h"
+#include "kernel_table.h"
+
+#pragma GCC push_options
+#pragma GCC target("avx2,fma,f16c,bmi,bmi2,popcnt")
+
+#include "kernel_table_impl.h"
+
+FASTINIT_NAMESPACE_BEGIN
+namespace {
+
+struct Avx2Lanes {
+  static constexpr int kWidth = 8;
+  typedef uint32_t U __attribute__((vector_size(32)));
+  typedef int32_t I __attribute__((vector_size(32)));
+  using M = I;  // comparison results: all ones where true
+  typedef float F __attribute__((vector_size(32)));
+
+  static U splat_u(uint32_t x) { return U{} + x; }
+  static I splat_i(int32_t x) { return I{} + x; }
+  static F splat_f(float x) { return F{} + x; }
+  static U iota() { return U{0, 1, 2, 3, 4, 5, 6, 7}; }
+
+  // 32 x 32 -> 64-bit products of the even and the odd lanes, recombined.
+  static void mul_hi_lo(U a, uint32_t b, U& hi, U& lo) {
+    const __m256i factor = _mm256_set1_epi32(static_cast<int>(b));
+    const __m256i even = _mm256_mul_epu32(__m256i(a), factor);
+    const __m256i odd = _mm256_mul_epu32(_mm256_srli_epi64(__m256i(a), 32), factor);
+    hi = U(_mm256_blend_epi32(_mm256_srli_epi64(even, 32), odd, 0xAA));
+    lo = U(_mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), 0xAA));
+  }
+
+  static F fma(F a, F b, F c) { return F(_mm256_fmadd_ps(__m256(a), __m256(b), __m256(c))); }
+  static F sqrt(F x) { return F(_mm256_sqrt_ps(__m256(x))); }
+  static F to_float(I x) { return __builtin_convertvector(x, F); }
+  static I truncate(F x) { return __builtin_convertvector(x, I); }
+  static I to_int(U x) { return I(x); }
+  static U to_uint(I x) { return U(x); }
+  static F bits_to_float(U x) { return F(x); }
+  static U float_bits(F x) { return U(x); }
+
+  static U load_u(const uint32_t* p) {
+    return U(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+  }
+  static void store(float* p, F x) { _mm256_storeu_ps(p, __m256(x)); }
+
+  // A 4 x 8 transpose: out[4 l + j] = x_j[l].
+  static void store4(float* out, F x0, F x1, F x2, F x3) {
+    const __m256 t0 = _mm256_unpacklo_ps(__m256(x0), __m256(x1));
+    const __m256 t1 = _mm256_unpackhi_ps(__m256(x0), __m256(x1));
+    const __m256 t2 = _mm256_unpacklo_ps(__m256(x2), __m256(x3));
+    const __m256 t3 = _mm256_unpackhi_ps(__m256(x2), __m256(x3));
+    // 128-bit half h of u_k holds group 4 h + k
+    const __m256 u0 = _mm256_castpd_ps(_mm256_unpacklo_pd(_mm256_castps_pd(t0), _mm256_castps_pd(t2)));
+    const __m256 u1 = _mm256_castpd_ps(_mm256_unpackhi_pd(_mm256_castps_pd(t0), _mm256_castps_pd(t2)));
+    const __m256 u2 = _mm256_castpd_ps(_mm256_unpacklo_pd(_mm256_castps_pd(t1), _mm256_castps_pd(t3)));
+    const __m256 u3 = _mm256_castpd_ps(_mm256_unpackhi_pd(_mm256_castps_pd(t1), _mm256_castps_pd(t3)));
+    _mm256_storeu_ps(out, _mm256_permute2f128_ps(u0, u1, 0x20));
+    _mm256_storeu_ps(out + 8, _mm256_permute2f128_ps(u2, u3, 0x20));
+    _mm256_storeu_ps(out + 16, _mm256_permute2f128_ps(u0, u1, 0x31));
+    _mm256_storeu_ps(out + 24, _mm256_permute2f128_ps(u2, u3, 0x31));
+  }
+};
+
+void to_half(const float* in, int64_t count, uint16_t* out) {
+  int64_t j = 0;
+  for (; j + 8 <= count; j += 8) {
+    const __m128i h = _mm256_cvtps_ph(_mm256_loadu_ps(in + j), _MM_FROUND_TO_NEAREST_INT);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + j), h);
+  }
+  for (; j < count; ++j) {
+    out[j] = _cvtss_sh(in[j], _MM_FROUND_TO_NEAREST_INT);
+  }
+}
+
+}  // namespace
+FASTINIT_NAMESPACE_END
+
+namespace fastinit::cpu {
+
+const KernelTable& avx2_kernels() {
+  using S = avx2::Avx2Lanes;
+  static const KernelTable table = {
+      "avx2",
+      &avx2::cpu_kernels::uniform<S>,
+      &avx2::cpu_kernels::normal<S>,
+      &avx2::cpu_kernels::trunc_normal<S>,
+      &avx2::cpu_kernels::to_bfloat16,
+      &avx2::to_half,
+  };
+  return table;
+}
+
+}  // namespace fastinit::cpu
+
+#pragma GCC pop_options

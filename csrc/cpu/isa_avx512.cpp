@@ -1,0 +1,117 @@
+// The kernels for AVX-512 (F, BW, DQ, VL) CPUs: sixteen lanes.
+// System headers come before the target pragma, our headers after it
+// (Note [instruction-set namespaces] in fastinit/macros.h).
+#define FASTINIT_ISA avx512
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+
+#include <immintrin.h>
+
+#include "fastinit/params.h"
+#include "kernel_table.h"
+
+#pragma GCC push_options
+// GCC 12 reports the deliberately undefined registers inside its own
+// AVX-512 intrinsics (_mm512_undefined_*) as uninitialized.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c,bmi,bmi2,popcnt")
+
+#include "kernel_table_impl.h"
+
+FASTINIT_NAMESPACE_BEGIN
+namespace {
+
+struct Avx512Lanes {
+  static constexpr int kWidth = 16;
+  typedef uint32_t U __attribute__((vector_size(64)));
+  typedef int32_t I __attribute__((vector_size(64)));
+  using M = I;  // comparison results: all ones where true
+  typedef float F __attribute__((vector_size(64)));
+
+  static U splat_u(uint32_t x) { return U{} + x; }
+  static I splat_i(int32_t x) { return I{} + x; }
+  static F splat_f(float x) { return F{} + x; }
+  static U iota() { return U{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}; }
+
+  // 32 x 32 -> 64-bit products of the even and the odd lanes, recombined.
+  static void mul_hi_lo(U a, uint32_t b, U& hi, U& lo) {
+    const __m512i factor = _mm512_set1_epi32(static_cast<int>(b));
+    const __m512i even = _mm512_mul_epu32(__m512i(a), factor);
+    const __m512i odd = _mm512_mul_epu32(_mm512_srli_epi64(__m512i(a), 32), factor);
+    hi = U(_mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(even, 32), odd));
+    lo = U(_mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64(odd, 32)));
+  }
+
+  static F fma(F a, F b, F c) { return F(_mm512_fmadd_ps(__m512(a), __m512(b), __m512(c))); }
+  static F sqrt(F x) { return F(_mm512_sqrt_ps(__m512(x))); }
+  static F to_float(I x) { return __builtin_convertvector(x, F); }
+  static I truncate(F x) { return __builtin_convertvector(x, I); }
+  static I to_int(U x) { return I(x); }
+  static U to_uint(I x) { return U(x); }
+  static F bits_to_float(U x) { return F(x); }
+  static U float_bits(F x) { return U(x); }
+
+  static U load_u(const uint32_t* p) { return U(_mm512_loadu_si512(p)); }
+  static void store(float* p, F x) { _mm512_storeu_ps(p, __m512(x)); }
+
+  // A 4 x 16 transpose: out[4 l + j] = x_j[l].
+  static void store4(float* out, F x0, F x1, F x2, F x3) {
+    const __m512 t0 = _mm512_unpacklo_ps(__m512(x0), __m512(x1));
+    const __m512 t1 = _mm512_unpackhi_ps(__m512(x0), __m512(x1));
+    const __m512 t2 = _mm512_unpacklo_ps(__m512(x2), __m512(x3));
+    const __m512 t3 = _mm512_unpackhi_ps(__m512(x2), __m512(x3));
+    // 128-bit lane L of u_k holds group 4 L + k
+    const __m512 u0 = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t0), _mm512_castps_pd(t2)));
+    const __m512 u1 = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t0), _mm512_castps_pd(t2)));
+    const __m512 u2 = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t1), _mm512_castps_pd(t3)));
+    const __m512 u3 = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t1), _mm512_castps_pd(t3)));
+    // then a 4 x 4 transpose of 128-bit lanes
+    const __m512 v0 = _mm512_shuffle_f32x4(u0, u1, 0x44);
+    const __m512 v1 = _mm512_shuffle_f32x4(u2, u3, 0x44);
+    const __m512 v2 = _mm512_shuffle_f32x4(u0, u1, 0xEE);
+    const __m512 v3 = _mm512_shuffle_f32x4(u2, u3, 0xEE);
+    _mm512_storeu_ps(out, _mm512_shuffle_f32x4(v0, v1, 0x88));
+    _mm512_storeu_ps(out + 16, _mm512_shuffle_f32x4(v0, v1, 0xDD));
+    _mm512_storeu_ps(out + 32, _mm512_shuffle_f32x4(v2, v3, 0x88));
+    _mm512_storeu_ps(out + 48, _mm512_shuffle_f32x4(v2, v3, 0xDD));
+  }
+};
+
+void to_half(const float* in, int64_t count, uint16_t* out) {
+  int64_t j = 0;
+  for (; j + 16 <= count; j += 16) {
+    const __m256i h = _mm512_cvtps_ph(_mm512_loadu_ps(in + j), _MM_FROUND_TO_NEAREST_INT);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + j), h);
+  }
+  for (; j < count; ++j) {
+    out[j] = _cvtss_sh(in[j], _MM_FROUND_TO_NEAREST_INT);
+  }
+}
+
+}  // namespace
+FASTINIT_NAMESPACE_END
+
+namespace fastinit::cpu {
+
+const KernelTable& avx512_kernels() {
+  using S = avx512::Avx512Lanes;
+  static const KernelTable table = {
+      "avx512",
+      &avx512::cpu_kernels::uniform<S>,
+      &avx512::cpu_kernels::normal<S>,
+      &avx512::cpu_kernels::trunc_normal<S>,
+      &avx512::cpu_kernels::to_bfloat16,
+      &avx512::to_half,
+  };
+  return table;
+}
+
+}  // namespace fastinit::cpu
+
+#pragma GCC diagnostic pop
+#pragma GCC pop_options

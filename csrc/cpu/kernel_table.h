@@ -1,0 +1,37 @@
+// The float32 fill kernels of one instruction set, as a table of plain
+// function pointers: the seam between the ATen side (fill_kernels.cpp) and
+// the per-instruction-set translation units (isa_*.cpp), which are torch-free
+// (Note [instruction-set namespaces] in fastinit/macros.h).
+#pragma once
+
+#include <cstdint>
+
+#include "fastinit/params.h"
+
+namespace fastinit::cpu {
+
+// The most elements one kernel call may fill (the truncated normal keeps its
+// pending list on the stack).
+constexpr int64_t kMaxKernelElements = 4096;
+
+struct KernelTable {
+  const char* name;
+  // Fill out[0, count) with the float32 elements [start, start + count) of a
+  // tensor; start is a multiple of 4 and count <= kMaxKernelElements.
+  void (*uniform)(const UniformParams<float>& p, int64_t start, int64_t count,
+                  float* out);
+  void (*normal)(const NormalParams<float>& p, int64_t start, int64_t count,
+                 float* out);
+  void (*trunc_normal)(const TruncNormalParams<float>& p, int64_t start,
+                       int64_t count, float* out);
+  // Round float32 to bfloat16 / float16 bits (nearest even); null where the
+  // caller should use c10's scalar conversions (same results).
+  void (*to_bfloat16)(const float* in, int64_t count, uint16_t* out);
+  void (*to_half)(const float* in, int64_t count, uint16_t* out);
+};
+
+const KernelTable& portable_kernels();
+const KernelTable& avx2_kernels();
+const KernelTable& avx512_kernels();
+
+}  // namespace fastinit::cpu

@@ -1,0 +1,103 @@
+// Per-tensor parameters of every distribution: plain data shared by all
+// backends and instruction sets (see Note [instruction-set namespaces] in
+// macros.h). Torch-free.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+
+#include "fastinit/macros.h"
+
+namespace fastinit {
+
+// The Philox key: the tensor's 64-bit seed, low word first.
+struct PhiloxKey {
+  uint32_t k0, k1;
+};
+
+FASTINIT_INLINE PhiloxKey philox_key_from_seed(uint64_t seed) {
+  return {static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32)};
+}
+
+// Stream tags (the fourth counter word); see Note [fastinit RNG contract].
+enum class Stream : uint32_t {
+  kValues = 0,
+  kSparsePattern = 1,
+  kAcceptance = 2,
+};
+
+// U(low, low + range).
+template <typename T>
+struct UniformParams {
+  PhiloxKey key;
+  T low;
+  T range;
+};
+
+// N(mean, std^2).
+template <typename T>
+struct NormalParams {
+  PhiloxKey key;
+  T mean;
+  T std;
+};
+
+// N(mean, std^2) restricted to [a, b]; see Note [exact truncated normal] in
+// distributions.h for the method and the meaning of the fields.
+template <typename T>
+struct TruncNormalParams {
+  enum class Method : uint32_t { kNormal, kUniform, kTail };
+
+  PhiloxKey key;
+  Method method;
+  T mean, std;  // the affine map back from standard units
+  T sign;       // -1 when the interval was mirrored
+  T lo, hi;     // the sampled standardized interval (mirrored if sign < 0)
+  T nearest;    // the point of [lo, hi] nearest to 0
+  T lambda;     // rate of the exponential proposal
+  T a, b;       // the bounds, for the final clamp
+
+  // Host-side setup; requires std > 0 and a <= b (checked by the caller).
+  static TruncNormalParams make(PhiloxKey key, double mean, double std,
+                                double a, double b) {
+    double alpha = (a - mean) / std;
+    double beta = (b - mean) / std;
+    double sign = 1.0;
+    if (beta < 0.0) {
+      sign = -1.0;
+      const double mirrored_alpha = -beta;
+      beta = -alpha;
+      alpha = mirrored_alpha;
+    }
+    Method method;
+    double nearest = 0.0;
+    double lambda = 0.0;
+    const double kSqrtTwoPi = 2.5066282746310002;
+    if (alpha <= 0.0) {
+      method = (beta - alpha >= kSqrtTwoPi) ? Method::kNormal : Method::kUniform;
+    } else {
+      nearest = alpha;
+      const double root = std::sqrt(alpha * alpha + 4.0);
+      lambda = 0.5 * (alpha + root);
+      const double kTwoSqrtE = 3.2974425414002564;
+      const double threshold = kTwoSqrtE / (alpha + root) *
+                               std::exp(0.25 * alpha * (alpha - root));
+      method = (beta - alpha <= threshold) ? Method::kUniform : Method::kTail;
+    }
+    TruncNormalParams p;
+    p.key = key;
+    p.method = method;
+    p.mean = static_cast<T>(mean);
+    p.std = static_cast<T>(std);
+    p.sign = static_cast<T>(sign);
+    p.lo = static_cast<T>(alpha);
+    p.hi = static_cast<T>(beta);
+    p.nearest = static_cast<T>(nearest);
+    p.lambda = static_cast<T>(lambda);
+    p.a = static_cast<T>(a);
+    p.b = static_cast<T>(b);
+    return p;
+  }
+};
+
+}  // namespace fastinit
