@@ -50,4 +50,4 @@ def test_instruction_sets_agree_bit_for_bit(tmp_path):
     reference = available.pop("default")
     for cap, result in available.items():
         for name, expected in reference.items():
-            assert_bitwise_equal(result[name], expected), f"{cap}: {name}"
+            assert_bitwise_equal(result[name], expected)

@@ -18,9 +18,10 @@
 namespace fastinit::cpu {
 namespace {
 
-// Elements generated per step: a multiple of every group size, small enough
-// for the float buffer to stay in L1.
-constexpr int64_t kChunk = 1024;
+// Elements generated per kernel call: a multiple of every group size, small
+// enough for the float buffer to stay in L1, large enough for the retries
+// of the truncated normal to fill whole vectors.
+constexpr int64_t kChunk = 4096;
 static_assert(kChunk <= kMaxKernelElements, "chunk too large for a kernel");
 // Elements below which a fill stays on the calling thread.
 constexpr int64_t kGrainElements = 32768;
@@ -150,7 +151,7 @@ template <typename Group>
 void fill_double(const at::Tensor& tensor, int64_t group_size, Group group) {
   with_destination(tensor, [&](auto destination) {
     for_each_chunk(tensor.numel(), group_size, [&](int64_t start, int64_t count) {
-      double buffer[kChunk + 2];
+      double buffer[kChunk];
       for (int64_t j = 0; j < count; j += group_size) {
         group(static_cast<uint64_t>((start + j) / group_size), buffer + j);
       }

@@ -21,11 +21,33 @@
 FASTINIT_NAMESPACE_BEGIN
 namespace {
 
+// For each 8-bit mask, the indices of its set bits, packed to the front.
+struct PackOrder {
+  uint8_t lanes[256][8];
+};
+
+constexpr PackOrder make_pack_order() {
+  PackOrder table{};
+  for (int mask = 0; mask < 256; ++mask) {
+    int k = 0;
+    for (int lane = 0; lane < 8; ++lane) {
+      if (mask & (1 << lane)) {
+        table.lanes[mask][k++] = static_cast<uint8_t>(lane);
+      }
+    }
+  }
+  return table;
+}
+
+constexpr PackOrder kPackOrder = make_pack_order();
+
 struct Avx2Lanes {
   static constexpr int kWidth = 8;
   typedef uint32_t U __attribute__((vector_size(32)));
   typedef int32_t I __attribute__((vector_size(32)));
   using M = I;  // comparison results: all ones where true
+  // Independent vectors per Philox call (registers allow 2 chains).
+  static constexpr int kInterleave = 2;
   typedef float F __attribute__((vector_size(32)));
 
   static U splat_u(uint32_t x) { return U{} + x; }
@@ -50,6 +72,18 @@ struct Avx2Lanes {
   static U to_uint(I x) { return U(x); }
   static F bits_to_float(U x) { return F(x); }
   static U float_bits(F x) { return U(x); }
+
+  // Writes the lanes of `values` where `where` holds to dst[0, k), packed,
+  // and returns k; may write up to kWidth entries.
+  static int append_where(uint32_t* dst, M where, U values) {
+    const int mask = _mm256_movemask_ps(__m256(where));
+    const __m256i order = _mm256_cvtepu8_epi32(
+        _mm_loadl_epi64(reinterpret_cast<const __m128i*>(kPackOrder.lanes[mask])));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst),
+                        _mm256_permutevar8x32_epi32(__m256i(values), order));
+    return __builtin_popcount(mask);
+  }
+
 
   static U load_u(const uint32_t* p) {
     return U(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));

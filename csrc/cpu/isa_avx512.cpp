@@ -31,6 +31,8 @@ struct Avx512Lanes {
   typedef uint32_t U __attribute__((vector_size(64)));
   typedef int32_t I __attribute__((vector_size(64)));
   using M = I;  // comparison results: all ones where true
+  // Independent vectors per Philox call (registers allow 4 chains).
+  static constexpr int kInterleave = 4;
   typedef float F __attribute__((vector_size(64)));
 
   static U splat_u(uint32_t x) { return U{} + x; }
@@ -55,6 +57,15 @@ struct Avx512Lanes {
   static U to_uint(I x) { return U(x); }
   static F bits_to_float(U x) { return F(x); }
   static U float_bits(F x) { return U(x); }
+
+  // Writes the lanes of `values` where `where` holds to dst[0, k), packed,
+  // and returns k; may write up to kWidth entries. (Compress in a register:
+  // the memory form of vpcompressd is slow on AMD.)
+  static int append_where(uint32_t* dst, M where, U values) {
+    const __mmask16 mask = _mm512_movepi32_mask(__m512i(where));
+    _mm512_storeu_si512(dst, _mm512_maskz_compress_epi32(mask, __m512i(values)));
+    return __builtin_popcount(mask);
+  }
 
   static U load_u(const uint32_t* p) { return U(_mm512_loadu_si512(p)); }
   static void store(float* p, F x) { _mm512_storeu_ps(p, __m512(x)); }

@@ -13,40 +13,56 @@
 FASTINIT_NAMESPACE_BEGIN
 namespace cpu_kernels {
 
-// Runs `lanes(first_group, F out[4])` over [start, start + count): whole
-// vectors straight into `out`, the last partial one through a buffer.
-template <class S, class Lanes>
+// Runs `lanes(first_group, F out[N][4])` (N = S::kInterleave vectors) over
+// [start, start + count): whole steps straight into `out`, the last partial
+// one through a buffer. After each step, `stored(offset, length, v)` sees
+// what was written.
+template <class S, class Lanes, class Stored>
 inline void fill_by_groups(int64_t start, int64_t count, float* out,
-                           Lanes lanes) {
-  constexpr int64_t kStep = kFloatGroup * S::kWidth;
+                           Lanes lanes, Stored stored) {
+  constexpr int N = S::kInterleave;
+  constexpr int64_t kVector = kFloatGroup * S::kWidth;
+  constexpr int64_t kStep = kVector * N;
   uint64_t group = static_cast<uint64_t>(start / kFloatGroup);
   int64_t done = 0;
-  typename S::F v[4];
-  for (; done + kStep <= count; done += kStep, group += S::kWidth) {
+  typename S::F v[N][4];
+  for (; done + kStep <= count; done += kStep, group += N * S::kWidth) {
     lanes(group, v);
-    S::store4(out + done, v[0], v[1], v[2], v[3]);
+    for (int n = 0; n < N; ++n) {
+      S::store4(out + done + n * kVector, v[n][0], v[n][1], v[n][2], v[n][3]);
+    }
+    stored(done, kStep, v);
   }
   if (done < count) {
     alignas(64) float tail[kStep];
     lanes(group, v);
-    S::store4(tail, v[0], v[1], v[2], v[3]);
+    for (int n = 0; n < N; ++n) {
+      S::store4(tail + n * kVector, v[n][0], v[n][1], v[n][2], v[n][3]);
+    }
     std::memcpy(out + done, tail, sizeof(float) * (count - done));
+    stored(done, count - done, v);
   }
+}
+
+template <class S, class Lanes>
+inline void fill_by_groups(int64_t start, int64_t count, float* out,
+                           Lanes lanes) {
+  fill_by_groups<S>(start, count, out, lanes, [](int64_t, int64_t, auto&) {});
 }
 
 template <class S>
 void uniform(const UniformParams<float>& p, int64_t start, int64_t count,
              float* out) {
-  fill_by_groups<S>(start, count, out, [&](uint64_t group, typename S::F* v) {
-    uniform_lanes<S>(p, group, v);
+  fill_by_groups<S>(start, count, out, [&](uint64_t group, auto& v) {
+    uniform_lanes<S, S::kInterleave>(p, group, v);
   });
 }
 
 template <class S>
 void normal(const NormalParams<float>& p, int64_t start, int64_t count,
             float* out) {
-  fill_by_groups<S>(start, count, out, [&](uint64_t group, typename S::F* v) {
-    normal_lanes<S>(p, group, v);
+  fill_by_groups<S>(start, count, out, [&](uint64_t group, auto& v) {
+    normal_lanes<S, S::kInterleave>(p, group, v);
   });
 }
 
@@ -56,34 +72,64 @@ template <class S>
 void trunc_normal(const TruncNormalParams<float>& p, int64_t start,
                   int64_t count, float* out) {
   constexpr int W = S::kWidth;
-  fill_by_groups<S>(start, count, out, [&](uint64_t group, typename S::F* v) {
-    trunc_normal_first_lanes<S>(p, group, v);
-  });
-  uint32_t pending[cpu::kMaxKernelElements + W];
+  // Room for a whole vector appended at the end, and for padding a batch.
+  uint32_t pending[cpu::kMaxKernelElements + S::kInterleave * W];
   int64_t num_pending = 0;
-  for (int64_t j = 0; j < count; ++j) {
-    if (std::isnan(out[j])) {
-      pending[num_pending++] = static_cast<uint32_t>(j);
-    }
-  }
+  fill_by_groups<S>(
+      start, count, out,
+      [&](uint64_t group, auto& v) {
+        trunc_normal_first_lanes<S, S::kInterleave>(p, group, v);
+      },
+      [&](int64_t offset, int64_t length, auto& v) {
+        // NaN marks a rejection; element 4 l + j of vector n is lane l of
+        // v[n][j].
+        const int64_t before = num_pending;
+        for (int n = 0; n < S::kInterleave; ++n) {
+          for (int j = 0; j < 4; ++j) {
+            const typename S::U positions =
+                S::splat_u(static_cast<uint32_t>(offset + n * kFloatGroup * W + j)) +
+                S::iota() * S::splat_u(4);
+            num_pending += S::append_where(pending + num_pending,
+                                           v[n][j] != v[n][j], positions);
+          }
+        }
+        if (length < kFloatGroup * W * S::kInterleave) {
+          // A partial last step: drop the positions past its end.
+          int64_t kept = before;
+          for (int64_t k = before; k < num_pending; ++k) {
+            if (pending[k] < offset + length) {
+              pending[kept++] = pending[k];
+            }
+          }
+          num_pending = kept;
+        }
+      });
+  // Retries, N x W pending elements per Philox call.
+  constexpr int N = S::kInterleave;
+  constexpr int kBatch = N * W;
   const uint32_t base_lo = static_cast<uint32_t>(start);
   const uint32_t base_hi = static_cast<uint32_t>(static_cast<uint64_t>(start) >> 32);
   for (uint32_t attempt = 1;
        num_pending > 0 && attempt <= kTruncNormalMaxAttempts; ++attempt) {
-    for (int64_t j = num_pending; j < num_pending + W; ++j) {
-      pending[j] = pending[num_pending - 1];  // pad the last vector
+    for (int64_t j = num_pending; j < num_pending + kBatch; ++j) {
+      pending[j] = pending[num_pending - 1];  // pad the last batch
     }
     int64_t still_pending = 0;
-    for (int64_t first = 0; first < num_pending; first += W) {
-      const typename S::U offset = S::load_u(pending + first);
-      const typename S::U lo = S::splat_u(base_lo) + offset;
-      const typename S::U hi =
-          S::splat_u(base_hi) +
-          ((lo < S::splat_u(base_lo)) ? S::splat_u(1) : S::splat_u(0));
-      alignas(64) float values[W];
-      S::store(values, trunc_normal_retry_lanes<S>(p, lo, hi, attempt));
-      const int64_t lanes_used = std::min<int64_t>(W, num_pending - first);
-      for (int64_t l = 0; l < lanes_used; ++l) {
+    for (int64_t first = 0; first < num_pending; first += kBatch) {
+      typename S::U lo[N], hi[N];
+      for (int n = 0; n < N; ++n) {
+        lo[n] = S::splat_u(base_lo) + S::load_u(pending + first + n * W);
+        hi[n] = S::splat_u(base_hi) +
+                ((lo[n] < S::splat_u(base_lo)) ? S::splat_u(1) : S::splat_u(0));
+      }
+      typename S::F v[N];
+      trunc_normal_retry_lanes<S, N>(p, lo, hi, attempt, v);
+      alignas(64) float values[kBatch];
+      for (int n = 0; n < N; ++n) {
+        S::store(values + n * W, v[n]);
+      }
+      const int64_t used = std::min<int64_t>(kBatch, num_pending - first);
+      for (int64_t l = 0; l < used; ++l) {
         const uint32_t position = pending[first + l];
         if (std::isnan(values[l])) {
           pending[still_pending++] = position;

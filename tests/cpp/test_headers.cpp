@@ -2,6 +2,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <set>
 #include <vector>
 
@@ -137,11 +138,11 @@ void test_uniform_bounds_and_groups() {
   const UniformParams<float> p{philox_key_from_seed(42), -3.0f, 5.0f};
   float out[4];
   for (uint64_t g = 0; g < 10000; ++g) {
-    uniform_lanes<S>(p, g, out);
+    { float o[1][4]; uniform_lanes<S, 1>(p, g, o); std::memcpy(out, o[0], sizeof(out)); }
     for (float v : out) EXPECT(v >= -3.0f && v <= 2.0f);
   }
   // Element 4g + j uses word j of block g.
-  uniform_lanes<S>(p, 123, out);
+  { float o[1][4]; uniform_lanes<S, 1>(p, 123, o); std::memcpy(out, o[0], sizeof(out)); }
   const PhiloxBlock r = philox_block(p.key, 123);
   EXPECT(out[2] == unit_co_f32(r.x[2]) * 5.0f + -3.0f);
 }
@@ -162,9 +163,9 @@ void check_moments(Sample sample, int64_t n, double mean, double var) {
 void test_normal_moments() {
   const NormalParams<float> pf{philox_key_from_seed(7), 1.0f, 2.0f};
   check_moments([&](int64_t i) {
-    float out[4];
-    normal_lanes<S>(pf, static_cast<uint64_t>(i / 4), out);
-    return out[i % 4];
+    float out[1][4];
+    normal_lanes<S, 1>(pf, static_cast<uint64_t>(i / 4), out);
+    return out[0][i % 4];
   }, 400000, 1.0, 4.0);
   const NormalParams<double> pd{philox_key_from_seed(7), 1.0, 2.0};
   check_moments([&](int64_t i) {
@@ -178,13 +179,15 @@ using Method = TruncNormalParams<float>::Method;
 
 // The first attempt, then retries, for element i (the CPU kernels' order).
 float trunc_normal_element(const TruncNormalParams<float>& p, uint64_t i) {
-  float first[4];
-  trunc_normal_first_lanes<S>(p, i / 4, first);
-  if (!std::isnan(first[i % 4])) return first[i % 4];
+  float first[1][4];
+  trunc_normal_first_lanes<S, 1>(p, i / 4, first);
+  if (!std::isnan(first[0][i % 4])) return first[0][i % 4];
   for (uint32_t attempt = 1; attempt <= kTruncNormalMaxAttempts; ++attempt) {
-    const float v = trunc_normal_retry_lanes<S>(
-        p, static_cast<uint32_t>(i), static_cast<uint32_t>(i >> 32), attempt);
-    if (!std::isnan(v)) return v;
+    const uint32_t lo[1] = {static_cast<uint32_t>(i)};
+    const uint32_t hi[1] = {static_cast<uint32_t>(i >> 32)};
+    float v[1];
+    trunc_normal_retry_lanes<S, 1>(p, lo, hi, attempt, v);
+    if (!std::isnan(v[0])) return v[0];
   }
   return trunc_normal_fallback(p);
 }

@@ -3,9 +3,10 @@
 //
 // float32 (also the compute type of float16/bfloat16 outputs) is written once
 // for any number of lanes (Note [one implementation for every instruction
-// set] in lanes.h): a call fills W = S::kWidth consecutive groups of four
-// elements, lane l holding group first_group + l, out[j] its element j. The
-// scalar float64 versions use the platform's libm.
+// set] in lanes.h): a call fills N vectors of W = S::kWidth groups of four
+// elements, lane l of vector n holding group first_group + n W + l and
+// out[n][j] its element j. The scalar float64 versions use the platform's
+// libm.
 #pragma once
 
 #include <cstdint>
@@ -31,25 +32,33 @@ FASTINIT_INLINE void block_counters(uint64_t first, typename S::U& lo,
        ((lo < base) ? S::splat_u(1) : S::splat_u(0));
 }
 
-template <class S>
-FASTINIT_INLINE lanes::Block<S> philox_blocks(PhiloxKey key, uint64_t first,
-                                              uint32_t attempt, Stream stream) {
-  typename S::U lo, hi;
-  block_counters<S>(first, lo, hi);
-  return lanes::philox<S>(key, lo, hi, S::splat_u(attempt),
-                          S::splat_u(static_cast<uint32_t>(stream)));
+// The blocks first + n W + l of N vectors.
+template <class S, int N>
+FASTINIT_INLINE void philox_blocks(PhiloxKey key, uint64_t first,
+                                   uint32_t attempt, Stream stream,
+                                   lanes::Block<S> (&out)[N]) {
+  typename S::U lo[N], hi[N];
+  for (int n = 0; n < N; ++n) {
+    block_counters<S>(first + static_cast<uint64_t>(n) * S::kWidth, lo[n], hi[n]);
+  }
+  lanes::philox_n<S, N>(key, lo, hi, S::splat_u(attempt),
+                        S::splat_u(static_cast<uint32_t>(stream)), out);
 }
 
 // ---------------------------------------------------------------- uniform
 // Element i: low + u * range with u = unit_co(word i % 4 of block i / 4)
 // (torch's formula, two roundings).
-template <class S>
+template <class S, int N>
 FASTINIT_INLINE void uniform_lanes(const UniformParams<float>& p,
-                                   uint64_t first_group, typename S::F out[4]) {
-  const auto block = philox_blocks<S>(p.key, first_group, 0, Stream::kValues);
-  for (int j = 0; j < 4; ++j) {
-    out[j] = lanes::unit_co<S>(block.x[j]) * S::splat_f(p.range) +
-             S::splat_f(p.low);
+                                   uint64_t first_group,
+                                   typename S::F (&out)[N][4]) {
+  lanes::Block<S> blocks[N];
+  philox_blocks<S, N>(p.key, first_group, 0, Stream::kValues, blocks);
+  for (int n = 0; n < N; ++n) {
+    for (int j = 0; j < 4; ++j) {
+      out[n][j] = lanes::unit_co<S>(blocks[n].x[j]) * S::splat_f(p.range) +
+                  S::splat_f(p.low);
+    }
   }
 }
 
@@ -63,14 +72,18 @@ FASTINIT_INLINE void standard_normal_lanes(const lanes::Block<S>& block,
   lanes::box_muller<S>(block.x[2], block.x[3], z[2], z[3]);
 }
 
-template <class S>
+template <class S, int N>
 FASTINIT_INLINE void normal_lanes(const NormalParams<float>& p,
-                                  uint64_t first_group, typename S::F out[4]) {
-  const auto block = philox_blocks<S>(p.key, first_group, 0, Stream::kValues);
-  typename S::F z[4];
-  standard_normal_lanes<S>(block, z);
-  for (int j = 0; j < 4; ++j) {
-    out[j] = S::splat_f(p.std) * z[j] + S::splat_f(p.mean);
+                                  uint64_t first_group,
+                                  typename S::F (&out)[N][4]) {
+  lanes::Block<S> blocks[N];
+  philox_blocks<S, N>(p.key, first_group, 0, Stream::kValues, blocks);
+  for (int n = 0; n < N; ++n) {
+    typename S::F z[4];
+    standard_normal_lanes<S>(blocks[n], z);
+    for (int j = 0; j < 4; ++j) {
+      out[n][j] = S::splat_f(p.std) * z[j] + S::splat_f(p.mean);
+    }
   }
 }
 
@@ -143,53 +156,64 @@ FASTINIT_INLINE float trunc_normal_fallback(const TruncNormalParams<float>& p) {
   return x < p.a ? p.a : (p.b < x ? p.b : x);
 }
 
-// First attempt for W groups: out[j] is the value, or NaN where rejected.
-template <class S>
+// First attempt for N vectors of W groups: out[n][j] is the value, or NaN
+// where rejected.
+template <class S, int N>
 FASTINIT_INLINE void trunc_normal_first_lanes(const TruncNormalParams<float>& p,
                                               uint64_t first_group,
-                                              typename S::F out[4]) {
+                                              typename S::F (&out)[N][4]) {
   using F = typename S::F;
   const F rejected = S::splat_f(NAN);
-  const auto block = philox_blocks<S>(p.key, first_group, 0, Stream::kValues);
+  lanes::Block<S> blocks[N];
+  philox_blocks<S, N>(p.key, first_group, 0, Stream::kValues, blocks);
   if (p.method == TruncNormalParams<float>::Method::kNormal) {
-    F z[4];
-    standard_normal_lanes<S>(block, z);
-    for (int j = 0; j < 4; ++j) {
-      const auto inside = (S::splat_f(p.lo) <= z[j]) & (z[j] <= S::splat_f(p.hi));
-      out[j] = inside ? trunc_normal_finish<S>(p, z[j]) : rejected;
+    for (int n = 0; n < N; ++n) {
+      F z[4];
+      standard_normal_lanes<S>(blocks[n], z);
+      for (int j = 0; j < 4; ++j) {
+        const auto inside =
+            (S::splat_f(p.lo) <= z[j]) & (z[j] <= S::splat_f(p.hi));
+        out[n][j] = inside ? trunc_normal_finish<S>(p, z[j]) : rejected;
+      }
     }
     return;
   }
-  const auto tests =
-      philox_blocks<S>(p.key, first_group, 0, Stream::kAcceptance);
-  for (int j = 0; j < 4; ++j) {
-    F z;
-    const auto accepted =
-        propose_uniform_or_tail<S>(p, block.x[j], tests.x[j], z);
-    out[j] = accepted ? trunc_normal_finish<S>(p, z) : rejected;
+  lanes::Block<S> tests[N];
+  philox_blocks<S, N>(p.key, first_group, 0, Stream::kAcceptance, tests);
+  for (int n = 0; n < N; ++n) {
+    for (int j = 0; j < 4; ++j) {
+      F z;
+      const auto accepted =
+          propose_uniform_or_tail<S>(p, blocks[n].x[j], tests[n].x[j], z);
+      out[n][j] = accepted ? trunc_normal_finish<S>(p, z) : rejected;
+    }
   }
 }
 
-// Attempt `attempt` >= 1 for the W elements with the given indices: the
-// value, or NaN where rejected again.
-template <class S>
-FASTINIT_INLINE typename S::F trunc_normal_retry_lanes(
-    const TruncNormalParams<float>& p, typename S::U index_lo,
-    typename S::U index_hi, uint32_t attempt) {
+// Attempt `attempt` >= 1 for N vectors of W elements with the given
+// indices: out[n] holds the values, or NaN where rejected again.
+template <class S, int N>
+FASTINIT_INLINE void trunc_normal_retry_lanes(
+    const TruncNormalParams<float>& p, const typename S::U (&index_lo)[N],
+    const typename S::U (&index_hi)[N], uint32_t attempt,
+    typename S::F (&out)[N]) {
   using F = typename S::F;
-  const auto block = lanes::philox<S>(
-      p.key, index_lo, index_hi, S::splat_u(attempt),
-      S::splat_u(static_cast<uint32_t>(Stream::kValues)));
-  F z;
-  if (p.method == TruncNormalParams<float>::Method::kNormal) {
-    F unused;
-    lanes::box_muller<S>(block.x[0], block.x[2], z, unused);
-    const auto inside = (S::splat_f(p.lo) <= z) & (z <= S::splat_f(p.hi));
-    return inside ? trunc_normal_finish<S>(p, z) : S::splat_f(NAN);
+  lanes::Block<S> blocks[N];
+  lanes::philox_n<S, N>(p.key, index_lo, index_hi, S::splat_u(attempt),
+                        S::splat_u(static_cast<uint32_t>(Stream::kValues)),
+                        blocks);
+  for (int n = 0; n < N; ++n) {
+    F z;
+    typename S::M accepted;
+    if (p.method == TruncNormalParams<float>::Method::kNormal) {
+      F unused;
+      lanes::box_muller<S>(blocks[n].x[0], blocks[n].x[2], z, unused);
+      accepted = (S::splat_f(p.lo) <= z) & (z <= S::splat_f(p.hi));
+    } else {
+      accepted = propose_uniform_or_tail<S>(p, blocks[n].x[0], blocks[n].x[2], z);
+    }
+    out[n] = accepted ? trunc_normal_finish<S>(p, z) : S::splat_f(NAN);
   }
-  const auto accepted =
-      propose_uniform_or_tail<S>(p, block.x[0], block.x[2], z);
-  return accepted ? trunc_normal_finish<S>(p, z) : S::splat_f(NAN);
 }
 
 // ------------------------------------------------------------ float64

@@ -3,13 +3,15 @@
 // Note [one implementation for every instruction set]
 // ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
 // Every function here is a template over a lane policy S that supplies
+//   S::kWidth, S::kInterleave    lanes per vector; vectors per Philox call
 //   S::U, S::I, S::F, S::M       uint32, int32 and float lanes (a scalar, or a
 //                                GCC vector of 8 or 16 lanes) and the type of
 //                                comparison results
 //   S::splat_u/i/f, S::mul_hi_lo, S::fma, S::sqrt, S::to_float (int32 ->
 //   float, rounded), S::truncate (float -> int32 toward zero), and the
 //   reinterpretations S::bits_to_float, S::float_bits, S::to_int (uint32 ->
-//   int32), S::to_uint (int32 -> uint32)
+//   int32), S::to_uint (int32 -> uint32); S::append_where (packs the lanes
+//   where a comparison holds into memory), S::load_u, S::store and S::store4 (memory)
 // plus the operators +, -, *, /, &, |, ^, >>, <, <= and ?: that scalars and
 // GCC vectors share. The CPU instantiates it for its scalar, AVX2 and AVX-512
 // policies (csrc/cpu/), CUDA for its per-thread scalar policy. Each step is
@@ -36,13 +38,21 @@ struct Block {
   typename S::U x[4];
 };
 
-// Philox4x32-10 on W counters at once (W = S::kWidth); same bits as
-// philox4x32_10 in philox.h, lane by lane.
-template <class S>
-FASTINIT_INLINE Block<S> philox(PhiloxKey key, typename S::U c0,
-                                typename S::U c1, typename S::U c2,
-                                typename S::U c3) {
+// Philox4x32-10 on N x W counters at once (W = S::kWidth): N independent
+// vectors advanced round by round together, so that their multiply chains
+// overlap. Same bits as philox4x32_10 in philox.h, lane by lane.
+template <class S, int N>
+FASTINIT_INLINE void philox_n(PhiloxKey key, const typename S::U (&c0)[N],
+                              const typename S::U (&c1)[N], typename S::U c2,
+                              typename S::U c3, Block<S> (&out)[N]) {
   using U = typename S::U;
+  U x0[N], x1[N], x2[N], x3[N];
+  for (int n = 0; n < N; ++n) {
+    x0[n] = c0[n];
+    x1[n] = c1[n];
+    x2[n] = c2;
+    x3[n] = c3;
+  }
   uint32_t k0 = key.k0;
   uint32_t k1 = key.k1;
   for (int r = 0; r < 10; ++r) {
@@ -50,17 +60,32 @@ FASTINIT_INLINE Block<S> philox(PhiloxKey key, typename S::U c0,
       k0 += philox_detail::kWeyl0;
       k1 += philox_detail::kWeyl1;
     }
-    U hi0, lo0, hi1, lo1;
-    S::mul_hi_lo(c0, philox_detail::kMul0, hi0, lo0);
-    S::mul_hi_lo(c2, philox_detail::kMul1, hi1, lo1);
-    const U n0 = hi1 ^ c1 ^ S::splat_u(k0);
-    const U n2 = hi0 ^ c3 ^ S::splat_u(k1);
-    c0 = n0;
-    c1 = lo1;
-    c2 = n2;
-    c3 = lo0;
+    const U key0 = S::splat_u(k0);
+    const U key1 = S::splat_u(k1);
+    for (int n = 0; n < N; ++n) {
+      U hi0, lo0, hi1, lo1;
+      S::mul_hi_lo(x0[n], philox_detail::kMul0, hi0, lo0);
+      S::mul_hi_lo(x2[n], philox_detail::kMul1, hi1, lo1);
+      x0[n] = hi1 ^ x1[n] ^ key0;
+      x2[n] = hi0 ^ x3[n] ^ key1;
+      x1[n] = lo1;
+      x3[n] = lo0;
+    }
   }
-  return {{c0, c1, c2, c3}};
+  for (int n = 0; n < N; ++n) {
+    out[n] = {{x0[n], x1[n], x2[n], x3[n]}};
+  }
+}
+
+template <class S>
+FASTINIT_INLINE Block<S> philox(PhiloxKey key, typename S::U c0,
+                                typename S::U c1, typename S::U c2,
+                                typename S::U c3) {
+  const typename S::U low[1] = {c0};
+  const typename S::U high[1] = {c1};
+  Block<S> out[1];
+  philox_n<S, 1>(key, low, high, c2, c3, out);
+  return out[0];
 }
 
 // [0, 1): (x >> 8) * 2^-24, exact; equals unit_co_f32 in math.h.

@@ -12,6 +12,7 @@ FASTINIT_NAMESPACE_BEGIN
 
 struct ScalarLanes {
   static constexpr int kWidth = 1;
+  static constexpr int kInterleave = 1;
   using U = uint32_t;
   using I = int32_t;
   using F = float;
@@ -67,6 +68,12 @@ struct ScalarLanes {
     std::memcpy(&u, &x, sizeof(u));
     return u;
 #endif
+  }
+
+  // Writes `value` to dst[0] and returns 1 where `where` holds, else 0.
+  static FASTINIT_INLINE int append_where(uint32_t* dst, M where, U value) {
+    *dst = value;
+    return where ? 1 : 0;
   }
 
   static FASTINIT_INLINE U load_u(const uint32_t* p) { return *p; }
