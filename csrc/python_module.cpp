@@ -1,10 +1,97 @@
-// An empty Python module, so that `import fastinit._C` loads the shared
-// library and runs its TORCH_LIBRARY registrations. The CMake build leaves
-// this file out: its library is loaded with torch.ops.load_library instead.
-#include <Python.h>
+// The Python extension module fastinit._C. Importing it loads the library
+// and runs its TORCH_LIBRARY registrations; it also holds the Python fast
+// paths: seed drawing and single-tensor fills that call the ops through the
+// C++ dispatcher, which costs a fraction of a torch.ops call from Python.
+// The CMake build leaves this file out (its library is loaded with
+// torch.ops.load_library).
+#include <mutex>
+#include <vector>
 
-extern "C" PyObject* PyInit__C(void) {
-  static PyModuleDef module = {PyModuleDef_HEAD_INIT, "_C", nullptr, -1,
-                               nullptr};
-  return PyModule_Create(&module);
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/core/dispatch/Dispatcher.h>
+#include <torch/csrc/Generator.h>
+#include <torch/extension.h>
+
+namespace py = pybind11;
+
+namespace fastinit {
+namespace {
+
+at::Generator generator_or_default(const py::object& generator) {
+  if (generator.is_none()) {
+    return at::detail::getDefaultCPUGenerator();
+  }
+  TORCH_CHECK_TYPE(THPGenerator_Check(generator.ptr()),
+                   "fastinit: generator must be a torch.Generator, but got ",
+                   Py_TYPE(generator.ptr())->tp_name);
+  return reinterpret_cast<THPGenerator*>(generator.ptr())->cdata;
+}
+
+// Note [fastinit RNG contract]: one 63-bit seed per tensor, in order, from
+// `generator` or torch's default CPU generator, under the generator's lock.
+std::vector<int64_t> draw_seeds(const py::object& generator, int64_t count) {
+  at::Generator gen = generator_or_default(generator);
+  auto* cpu = at::check_generator<at::CPUGeneratorImpl>(gen);
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  std::vector<int64_t> seeds(static_cast<size_t>(count));
+  for (int64_t& seed : seeds) {
+    seed = static_cast<int64_t>(cpu->random64() >> 1);
+  }
+  return seeds;
+}
+
+// Meta tensors draw no seed (torch's initializers leave the generator
+// alone for them).
+int64_t seed_for(const at::Tensor& tensor, const py::object& generator) {
+  return tensor.is_meta() ? 0 : draw_seeds(generator, 1)[0];
+}
+
+template <typename Signature>
+c10::TypedOperatorHandle<Signature> op(const char* name) {
+  return c10::Dispatcher::singleton().findSchemaOrThrow(name, "").typed<Signature>();
+}
+
+using UniformOrNormal = void(at::TensorList, at::IntArrayRef,
+                             at::ArrayRef<double>, at::ArrayRef<double>);
+using TruncNormal = void(at::TensorList, at::IntArrayRef, at::ArrayRef<double>,
+                         at::ArrayRef<double>, at::ArrayRef<double>,
+                         at::ArrayRef<double>);
+
+// fill_uniform_(tensor, generator, a, b) and friends: one seed, one op call,
+// no autograd history, the GIL released while the kernel runs.
+void fill_uniform(const at::Tensor& tensor, const py::object& generator,
+                  double a, double b) {
+  static const auto uniform = op<UniformOrNormal>("fastinit::uniform_");
+  const int64_t seed = seed_for(tensor, generator);
+  py::gil_scoped_release no_gil;
+  at::NoGradGuard no_grad;
+  uniform.call({tensor}, {seed}, {a}, {b});
+}
+
+void fill_normal(const at::Tensor& tensor, const py::object& generator,
+                 double mean, double std) {
+  static const auto normal = op<UniformOrNormal>("fastinit::normal_");
+  const int64_t seed = seed_for(tensor, generator);
+  py::gil_scoped_release no_gil;
+  at::NoGradGuard no_grad;
+  normal.call({tensor}, {seed}, {mean}, {std});
+}
+
+void fill_trunc_normal(const at::Tensor& tensor, const py::object& generator,
+                       double mean, double std, double a, double b) {
+  static const auto trunc_normal = op<TruncNormal>("fastinit::trunc_normal_");
+  const int64_t seed = seed_for(tensor, generator);
+  py::gil_scoped_release no_gil;
+  at::NoGradGuard no_grad;
+  trunc_normal.call({tensor}, {seed}, {mean}, {std}, {a}, {b});
+}
+
+}  // namespace
+}  // namespace fastinit
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.def("draw_seeds", &fastinit::draw_seeds, py::arg("generator"), py::arg("count"));
+  m.def("fill_uniform", &fastinit::fill_uniform);
+  m.def("fill_normal", &fastinit::fill_normal);
+  m.def("fill_trunc_normal", &fastinit::fill_trunc_normal);
 }

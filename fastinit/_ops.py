@@ -1,21 +1,29 @@
-"""The bridge to the C++ ops: loads the extension and draws seeds.
-
-Every random fill goes through `fill`, which draws one seed per tensor from a
-torch generator and calls one op on the whole list
-(Note [fastinit RNG contract] in csrc/include/fastinit/philox.h).
-"""
+"""The bridge to the C++ ops: loads the extension, draws seeds, and holds the
+fast single-tensor paths (Note [fastinit RNG contract] in
+csrc/include/fastinit/philox.h)."""
 
 import torch
 
-from . import _C  # noqa: F401  (registers torch.ops.fastinit)
+from . import _C  # registers torch.ops.fastinit
 
 ops = torch.ops.fastinit
+
+# fill_*(tensor, generator, *params): draw one seed (none for meta tensors)
+# and call the op through the C++ dispatcher without autograd history.
+# torch.compile runs them eagerly (drawing a seed is a side effect that must
+# happen on every call, not once at trace time).
+fill_uniform = torch.compiler.disable(_C.fill_uniform)
+fill_normal = torch.compiler.disable(_C.fill_normal)
+fill_trunc_normal = torch.compiler.disable(_C.fill_trunc_normal)
+
+
+_draw_seeds = torch.compiler.disable(_C.draw_seeds)
 
 
 def draw_seeds(generator: torch.Generator | None, count: int) -> list[int]:
     """`count` 63-bit seeds from `generator` (default: torch's default CPU
     generator), in order. Drawing n seeds at once equals n single draws."""
-    return torch.empty(count, dtype=torch.int64).random_(generator=generator).tolist()
+    return _draw_seeds(generator, count)
 
 
 def require_floating(name: str, tensor: torch.Tensor) -> None:
@@ -25,20 +33,3 @@ def require_floating(name: str, tensor: torch.Tensor) -> None:
             f"fastinit::{name}: unsupported dtype {tensor.dtype}; "
             "expected float32, float64, float16 or bfloat16"
         )
-
-
-def fill(op, name: str, tensors: list[torch.Tensor], generator: torch.Generator | None, *params):
-    """Calls a random-fill op on `tensors` with per-tensor `params` (lists);
-    `name` is the public function, for error messages.
-
-    Meta tensors have no storage: their fill only checks its arguments and
-    draws no seed, as torch's initializers leave the generator alone for them.
-    """
-    for tensor in tensors:
-        require_floating(name, tensor)
-    if all(t.is_meta for t in tensors):
-        seeds = [0] * len(tensors)
-    else:
-        seeds = draw_seeds(generator, len(tensors))
-    with torch.no_grad():
-        op(tensors, seeds, *params)

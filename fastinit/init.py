@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 from typing_extensions import ParamSpec
 
-from ._ops import draw_seeds, fill, ops, require_floating
+from ._ops import draw_seeds, fill_normal, fill_trunc_normal, fill_uniform, ops, require_floating
 
 __all__ = [
     "calculate_gain",
@@ -79,12 +79,14 @@ _LINEAR_NONLINEARITIES = (
 
 
 def _uniform(name: str, tensor: Tensor, a: float, b: float, generator) -> Tensor:
-    fill(ops.uniform_, name, [tensor], generator, [float(a)], [float(b)])
+    require_floating(name, tensor)
+    fill_uniform(tensor, generator, float(a), float(b))
     return tensor
 
 
 def _normal(name: str, tensor: Tensor, mean: float, std: float, generator) -> Tensor:
-    fill(ops.normal_, name, [tensor], generator, [float(mean)], [float(std)])
+    require_floating(name, tensor)
+    fill_normal(tensor, generator, float(mean), float(std))
     return tensor
 
 
@@ -166,16 +168,8 @@ def trunc_normal_(
             "The distribution of values may be incorrect.",
             stacklevel=2,
         )
-    fill(
-        ops.trunc_normal_,
-        "trunc_normal_",
-        [tensor],
-        generator,
-        [float(mean)],
-        [float(std)],
-        [float(a)],
-        [float(b)],
-    )
+    require_floating("trunc_normal_", tensor)
+    fill_trunc_normal(tensor, generator, float(mean), float(std), float(a), float(b))
     return tensor
 
 
