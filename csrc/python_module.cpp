@@ -90,6 +90,11 @@ void fill_trunc_normal(const at::Tensor& tensor, const py::object& generator,
 }  // namespace fastinit
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+#ifdef FASTINIT_WITH_CUDA
+  m.attr("BUILT_WITH_CUDA") = true;
+#else
+  m.attr("BUILT_WITH_CUDA") = false;
+#endif
   m.def("draw_seeds", &fastinit::draw_seeds, py::arg("generator"), py::arg("count"));
   m.def("fill_uniform", &fastinit::fill_uniform);
   m.def("fill_normal", &fastinit::fill_normal);

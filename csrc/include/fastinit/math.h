@@ -5,10 +5,12 @@
 // A compiler may fuse `a * b + c` into one fused multiply-add, which rounds
 // once instead of twice. nvcc does so by default and GCC does so whenever FMA
 // instructions are enabled, so the same expression could give different bits
-// on the CPU's scalar and AVX-512 paths and on the GPU. The transforms below
-// therefore call mul_rn/add_rn, which round after every operation on every
-// target (the CPU build also passes -ffp-contract=off). This is what makes the
-// uniform family bit-identical everywhere (Note [fastinit RNG contract]).
+// on the CPU's scalar and AVX-512 paths and on the GPU. So the CPU build
+// passes -ffp-contract=off and the CUDA build --fmad=false: every `a * b + c`
+// rounds twice, and a fused multiply-add happens only where the code asks
+// for one (the fma of the lane policies). The float64 transforms below also
+// spell the rounding out with mul_rn/add_rn. This is what makes the values
+// bit-identical on every path and device (Note [fastinit RNG contract]).
 #pragma once
 
 #include <cmath>

@@ -19,8 +19,8 @@ FASTINIT_NAMESPACE_BEGIN
 //   backend. Key = the 64-bit seed (low word first). The 128-bit counter is
 //   (block_lo, block_hi, attempt, stream): a 64-bit block index, an attempt
 //   number for rejection samplers, and a stream tag separating independent
-//   uses of one seed (values vs. the zero pattern of sparse_). One call
-//   returns four 32-bit words.
+//   uses of one seed (Stream in params.h). One call returns four 32-bit
+//   words.
 // * The logical index of an element is its row-major position in the
 //   tensor's shape, not its memory offset. A transposed, sliced or
 //   channels-last destination therefore receives exactly the values of its
@@ -29,16 +29,17 @@ FASTINIT_NAMESPACE_BEGIN
 // * Which words an element consumes is fixed per distribution and dtype,
 //   never per thread (see distributions.h): a float32 uniform or normal
 //   element i uses block i / 4, word i % 4; a float64 element uses block
-//   i / 2, words 2 (i % 2) and 2 (i % 2) + 1; a truncated normal element i
-//   owns the blocks (i, attempt) of its rejection loop.
+//   i / 2, words 2 (i % 2) and 2 (i % 2) + 1; the truncated normal's
+//   attempts are laid out in Note [exact truncated normal].
 // * Seeds come from torch generators (the `generator=` argument, or torch's
-//   default CPU generator), one 64-bit seed per tensor, drawn in order. A
+//   default CPU generator whatever the device): one 63-bit seed per tensor
+//   (the generator's next 64-bit output shifted right by one), in order. A
 //   batched call over n tensors therefore equals n single calls.
-// * Floating-point: the transforms spell out every rounding (no fused
-//   multiply-add unless written as fma, no contraction by the compiler:
-//   the CPU build uses -ffp-contract=off and the device code uses the _rn
-//   intrinsics), so the uniform family is bit-identical on every path and
-//   device; the normal family differs only by the ulps of log/sin/cos.
+// * Floating-point: every rounding is spelled out (Note [explicit rounding]
+//   in math.h) and float32 log/sin/cos are our own polynomials (lanes.h), so
+//   float32-computed values (float32, float16, bfloat16) are bit-identical
+//   on every instruction set and device; float64 normals use the platform's
+//   libm and may differ by its ulps.
 //
 // fastinit reproduces torch's distributions, not torch's random stream.
 

@@ -1,0 +1,356 @@
+// CUDA kernels: thin launch loops around the same torch-free headers as the
+// CPU (Note [one implementation for every instruction set] in lanes.h: every
+// thread is one ScalarLanes lane), so element i gets the same value on both
+// devices (float32 bit for bit; float64 within the ulps of libm).
+//
+// Note [multi-tensor launches]
+// ~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+// One launch fills every tensor of a call that shares a dtype. The host
+// packs a descriptor per tensor (data pointer, size, layout, parameters) and
+// the index of its first CUDA block into one buffer, copies it to the device
+// on the current stream (from pinned memory; the caching allocators keep
+// both buffers alive until the stream has used them), and each block looks
+// up its tensor by binary search over the first-block indices. A table in
+// device memory rather than kernel arguments (as MultiTensorApply.cuh does
+// in chunks of a few tensors) lets thousands of parameters of any sizes
+// share one launch.
+#include <ATen/ATen.h>
+#include <ATen/cuda/CUDAContext.h>
+#include <ATen/cuda/CUDAGraphsUtils.cuh>
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAException.h>
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <torch/library.h>
+
+#include <vector>
+
+#include "../checks.h"
+#include "fastinit/distributions.h"
+#include "fastinit/layout.h"
+#include "fastinit/scalar_lanes.h"
+
+namespace fastinit::cuda {
+namespace {
+
+constexpr int kThreads = 256;
+// Elements one CUDA block fills (each thread: four groups of four).
+constexpr int64_t kElementsPerBlock = 4 * kFloatGroup * kThreads;
+
+template <typename Params>
+struct Slot {
+  void* data;
+  int64_t numel;
+  bool contiguous;
+  StridedLayout layout;
+  Params params;
+};
+
+// ------------------------------------------------------------ the stores
+template <typename scalar_t>
+__device__ inline scalar_t from_float(float x);
+template <>
+__device__ inline float from_float<float>(float x) { return x; }
+template <>
+__device__ inline at::Half from_float<at::Half>(float x) {
+  return at::Half(__float2half_rn(x));
+}
+template <>
+__device__ inline at::BFloat16 from_float<at::BFloat16>(float x) {
+  return at::BFloat16(__float2bfloat16_rn(x));
+}
+
+// Writes `count` (<= 4) consecutive logical elements starting at `index`.
+template <typename scalar_t, typename T, typename Params>
+__device__ inline void store(const Slot<Params>& slot, int64_t index,
+                             const T* values, int count) {
+  scalar_t* data = static_cast<scalar_t*>(slot.data);
+  if (slot.contiguous) {
+    if constexpr (std::is_same_v<scalar_t, float>) {
+      if (count == 4 && reinterpret_cast<uintptr_t>(data + index) % 16 == 0) {
+        *reinterpret_cast<float4*>(data + index) =
+            make_float4(values[0], values[1], values[2], values[3]);
+        return;
+      }
+    }
+    for (int j = 0; j < count; ++j) {
+      if constexpr (std::is_same_v<T, double>) {
+        data[index + j] = values[j];
+      } else {
+        data[index + j] = from_float<scalar_t>(values[j]);
+      }
+    }
+    return;
+  }
+  for (int j = 0; j < count; ++j) {
+    if constexpr (std::is_same_v<T, double>) {
+      data[slot.layout.offset_of(index + j)] = values[j];
+    } else {
+      data[slot.layout.offset_of(index + j)] = from_float<scalar_t>(values[j]);
+    }
+  }
+}
+
+// ------------------------------------------- per-distribution group math
+using S = ScalarLanes;
+
+struct UniformF32 {
+  using Params = UniformParams<float>;
+  static constexpr int kGroup = 4;
+  __device__ static void group(const Params& p, uint64_t g, float* out) {
+    float v[1][4];
+    uniform_lanes<S, 1>(p, g, v);
+    for (int j = 0; j < 4; ++j) out[j] = v[0][j];
+  }
+};
+
+struct NormalF32 {
+  using Params = NormalParams<float>;
+  static constexpr int kGroup = 4;
+  __device__ static void group(const Params& p, uint64_t g, float* out) {
+    float v[1][4];
+    normal_lanes<S, 1>(p, g, v);
+    for (int j = 0; j < 4; ++j) out[j] = v[0][j];
+  }
+};
+
+// The CPU's order: the first attempt for the group, then the retries of
+// each rejected element (Note [exact truncated normal]).
+struct TruncNormalF32 {
+  using Params = TruncNormalParams<float>;
+  static constexpr int kGroup = 4;
+  __device__ static void group(const Params& p, uint64_t g, float* out) {
+    float v[1][4];
+    trunc_normal_first_lanes<S, 1>(p, g, v);
+    for (int j = 0; j < 4; ++j) {
+      float value = v[0][j];
+      const uint64_t index = 4 * g + j;
+      const uint32_t lo[1] = {static_cast<uint32_t>(index)};
+      const uint32_t hi[1] = {static_cast<uint32_t>(index >> 32)};
+      for (uint32_t attempt = 1; isnan(value); ++attempt) {
+        if (attempt > kTruncNormalMaxAttempts) {
+          value = trunc_normal_fallback(p);
+          break;
+        }
+        float retry[1];
+        trunc_normal_retry_lanes<S, 1>(p, lo, hi, attempt, retry);
+        value = retry[0];
+      }
+      out[j] = value;
+    }
+  }
+};
+
+struct UniformF64 {
+  using Params = UniformParams<double>;
+  static constexpr int kGroup = 2;
+  __device__ static void group(const Params& p, uint64_t g, double* out) {
+    uniform_group_f64(p, g, out);
+  }
+};
+
+struct NormalF64 {
+  using Params = NormalParams<double>;
+  static constexpr int kGroup = 2;
+  __device__ static void group(const Params& p, uint64_t g, double* out) {
+    normal_group_f64(p, g, out);
+  }
+};
+
+struct TruncNormalF64 {
+  using Params = TruncNormalParams<double>;
+  static constexpr int kGroup = 1;
+  __device__ static void group(const Params& p, uint64_t g, double* out) {
+    out[0] = trunc_normal_element_f64(p, g);
+  }
+};
+
+// ------------------------------------------------------------ the kernel
+template <typename Dist, typename scalar_t>
+__global__ void __launch_bounds__(kThreads)
+    fill_kernel(const Slot<typename Dist::Params>* slots,
+                const int64_t* first_blocks, int num_slots) {
+  using T = std::conditional_t<std::is_same_v<scalar_t, double>, double, float>;
+  // The slot of this block: the last one whose first block is <= ours.
+  int lo = 0, hi = num_slots - 1;
+  while (lo < hi) {
+    const int mid = (lo + hi + 1) / 2;
+    if (first_blocks[mid] <= blockIdx.x) lo = mid; else hi = mid - 1;
+  }
+  const Slot<typename Dist::Params>& slot = slots[lo];
+  const int64_t block_start =
+      (static_cast<int64_t>(blockIdx.x) - first_blocks[lo]) * kElementsPerBlock;
+  const int64_t block_end = block_start + kElementsPerBlock < slot.numel
+                                ? block_start + kElementsPerBlock
+                                : slot.numel;
+  for (int64_t index = block_start + static_cast<int64_t>(threadIdx.x) * Dist::kGroup;
+       index < block_end; index += static_cast<int64_t>(kThreads) * Dist::kGroup) {
+    T values[4];
+    Dist::group(slot.params, static_cast<uint64_t>(index / Dist::kGroup), values);
+    const int count = static_cast<int>(
+        block_end - index < Dist::kGroup ? block_end - index : Dist::kGroup);
+    store<scalar_t>(slot, index, values, count);
+  }
+}
+
+// Builds the descriptor table of `tensors` (one dtype) and launches once.
+template <typename Dist, typename scalar_t, typename MakeParams>
+void launch(const std::vector<at::Tensor>& tensors,
+            const std::vector<size_t>& which, MakeParams make_params) {
+  using Params = typename Dist::Params;
+  std::vector<Slot<Params>> slots;
+  std::vector<int64_t> first_blocks;
+  int64_t blocks = 0;
+  for (size_t i : which) {
+    const at::Tensor& t = tensors[i];
+    if (t.numel() == 0) continue;
+    Slot<Params> slot{};
+    slot.data = t.data_ptr();
+    slot.numel = t.numel();
+    slot.contiguous = t.is_contiguous();
+    if (!slot.contiguous) {
+      TORCH_CHECK(StridedLayout::coalesce(static_cast<int>(t.dim()), t.sizes().data(),
+                                          t.strides().data(), slot.layout),
+                  "fastinit: tensors with more than ", StridedLayout::kMaxDims,
+                  " non-mergeable dims are not supported on CUDA");
+    }
+    slot.params = make_params(i);
+    slots.push_back(slot);
+    first_blocks.push_back(blocks);
+    blocks += (slot.numel + kElementsPerBlock - 1) / kElementsPerBlock;
+  }
+  if (slots.empty()) return;
+  TORCH_CHECK(blocks <= INT32_MAX, "fastinit: too many elements for one launch");
+  const at::Device device = tensors[which.front()].device();
+  const size_t slot_bytes = slots.size() * sizeof(Slot<Params>);
+  const size_t index_bytes = first_blocks.size() * sizeof(int64_t);
+  at::Tensor host = at::empty({static_cast<int64_t>(slot_bytes + index_bytes)},
+                              at::TensorOptions().dtype(at::kByte).pinned_memory(true));
+  std::memcpy(host.data_ptr(), slots.data(), slot_bytes);
+  std::memcpy(static_cast<uint8_t*>(host.data_ptr()) + slot_bytes, first_blocks.data(),
+              index_bytes);
+  at::Tensor table = host.to(device, /*non_blocking=*/true);
+  const auto* device_slots = reinterpret_cast<const Slot<Params>*>(table.data_ptr());
+  const auto* device_first_blocks =
+      reinterpret_cast<const int64_t*>(static_cast<uint8_t*>(table.data_ptr()) + slot_bytes);
+  fill_kernel<Dist, scalar_t>
+      <<<static_cast<unsigned>(blocks), kThreads, 0, at::cuda::getCurrentCUDAStream()>>>(
+          device_slots, device_first_blocks, static_cast<int>(slots.size()));
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+}
+
+// Groups `tensors` by dtype and launches the float32-computed distribution
+// F32 or the float64 one F64 for each group.
+template <typename F32, typename F64, typename MakeF32, typename MakeF64>
+void fill_all(at::TensorList list, MakeF32 make_f32, MakeF64 make_f64) {
+  if (list.empty()) return;
+  const std::vector<at::Tensor> tensors(list.begin(), list.end());
+  const c10::cuda::OptionalCUDAGuard guard(tensors.front().device());
+  // A captured launch would replay the seeds drawn at capture time and read
+  // a host descriptor buffer that is gone by then.
+  TORCH_CHECK(at::cuda::currentStreamCaptureStatus() == at::cuda::CaptureStatus::None,
+              "fastinit: initializers cannot be captured in a CUDA graph (their seeds "
+              "are drawn on the host at call time); initialize before capturing");
+  for (const at::Tensor& t : tensors) {
+    TORCH_CHECK(t.device() == tensors.front().device(),
+                "fastinit: all tensors of one call must be on one device, but got ",
+                tensors.front().device(), " and ", t.device());
+  }
+  for (const at::ScalarType dtype : {at::kFloat, at::kHalf, at::kBFloat16, at::kDouble}) {
+    std::vector<size_t> which;
+    for (size_t i = 0; i < tensors.size(); ++i) {
+      if (tensors[i].scalar_type() == dtype) which.push_back(i);
+    }
+    if (which.empty()) continue;
+    switch (dtype) {
+      case at::kFloat: launch<F32, float>(tensors, which, make_f32); break;
+      case at::kHalf: launch<F32, at::Half>(tensors, which, make_f32); break;
+      case at::kBFloat16: launch<F32, at::BFloat16>(tensors, which, make_f32); break;
+      default: launch<F64, double>(tensors, which, make_f64); break;
+    }
+  }
+}
+
+PhiloxKey key_of(int64_t seed) { return philox_key_from_seed(static_cast<uint64_t>(seed)); }
+
+void uniform_(at::TensorList tensors, at::IntArrayRef seeds, at::ArrayRef<double> low,
+              at::ArrayRef<double> high) {
+  check_uniform_args(tensors, seeds, low, high);
+  fill_all<UniformF32, UniformF64>(
+      tensors,
+      [&](size_t i) {
+        return UniformParams<float>{key_of(seeds[i]), static_cast<float>(low[i]),
+                                    static_cast<float>(high[i] - low[i])};
+      },
+      [&](size_t i) { return UniformParams<double>{key_of(seeds[i]), low[i], high[i] - low[i]}; });
+}
+
+void normal_(at::TensorList tensors, at::IntArrayRef seeds, at::ArrayRef<double> mean,
+             at::ArrayRef<double> std) {
+  check_normal_args(tensors, seeds, mean, std);
+  fill_all<NormalF32, NormalF64>(
+      tensors,
+      [&](size_t i) {
+        return NormalParams<float>{key_of(seeds[i]), static_cast<float>(mean[i]),
+                                   static_cast<float>(std[i])};
+      },
+      [&](size_t i) { return NormalParams<double>{key_of(seeds[i]), mean[i], std[i]}; });
+}
+
+void trunc_normal_(at::TensorList tensors, at::IntArrayRef seeds, at::ArrayRef<double> mean,
+                   at::ArrayRef<double> std, at::ArrayRef<double> a, at::ArrayRef<double> b) {
+  check_trunc_normal_args(tensors, seeds, mean, std, a, b);
+  fill_all<TruncNormalF32, TruncNormalF64>(
+      tensors,
+      [&](size_t i) {
+        return TruncNormalParams<float>::make(key_of(seeds[i]), mean[i], std[i], a[i], b[i]);
+      },
+      [&](size_t i) {
+        return TruncNormalParams<double>::make(key_of(seeds[i]), mean[i], std[i], a[i], b[i]);
+      });
+}
+
+// The values on the device, the zero pattern chosen on the host with the
+// CPU's function (Note [sparse_ zero pattern]) and scattered without a sync.
+void sparse_(const at::Tensor& tensor, int64_t seed, double sparsity, double std) {
+  check_sparse_args(tensor, sparsity, std);
+  const int64_t rows = tensor.size(0);
+  const int64_t cols = tensor.size(1);
+  TORCH_CHECK(rows <= INT64_C(0xFFFFFFFF),
+              "fastinit::sparse_ supports at most 2^32 - 1 rows, but got ", rows);
+  normal_({tensor}, {seed}, {0.0}, {std});
+  const int64_t zeros = sparse_zero_count(rows, sparsity);
+  if (zeros == 0 || cols == 0) return;
+  at::Tensor row_index = at::empty({zeros * cols}, at::kLong);
+  at::Tensor col_index = at::empty({zeros * cols}, at::kLong);
+  int64_t* row_out = row_index.data_ptr<int64_t>();
+  int64_t* col_out = col_index.data_ptr<int64_t>();
+  std::vector<int64_t> perm(rows), swaps(zeros);
+  for (int64_t r = 0; r < rows; ++r) perm[r] = r;
+  for (int64_t c = 0; c < cols; ++c) {
+    choose_sparse_rows(key_of(seed), static_cast<uint64_t>(c), rows, zeros, perm.data(),
+                       swaps.data());
+    for (int64_t j = 0; j < zeros; ++j) {
+      row_out[c * zeros + j] = perm[j];
+      col_out[c * zeros + j] = c;
+    }
+    undo_sparse_rows(zeros, perm.data(), swaps.data());
+  }
+  const c10::cuda::OptionalCUDAGuard guard(tensor.device());
+  const auto to_device = [&](const at::Tensor& t) {
+    return t.pin_memory().to(tensor.device(), /*non_blocking=*/true);
+  };
+  tensor.index_put_({to_device(row_index), to_device(col_index)},
+                    at::zeros({}, tensor.options()));
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(fastinit, CUDA, m) {
+  m.impl("uniform_", &uniform_);
+  m.impl("normal_", &normal_);
+  m.impl("trunc_normal_", &trunc_normal_);
+  m.impl("sparse_", &sparse_);
+}
+
+}  // namespace fastinit::cuda

@@ -1,0 +1,96 @@
+"""The CUDA backend. Registration is checked wherever the build includes
+CUDA; everything else needs a GPU and skips cleanly without one."""
+
+import math
+
+import pytest
+import scipy.stats
+import torch
+
+import fastinit.init as fi
+from conftest import FLOAT_DTYPES, assert_bitwise_equal
+from fastinit import _C
+from fastinit._ops import ops
+from stats import assert_fits
+
+OPS = ["uniform_", "normal_", "trunc_normal_", "sparse_"]
+
+
+@pytest.mark.skipif(not _C.BUILT_WITH_CUDA, reason="this build of fastinit has no CUDA kernels (FASTINIT_CUDA=0 or no CUDA toolkit)")
+@pytest.mark.parametrize("name", OPS)
+def test_every_op_has_a_cuda_kernel(name):
+    assert torch._C._dispatch_has_kernel_for_dispatch_key(f"fastinit::{name}", "CUDA")
+
+
+needs_gpu = pytest.mark.skipif(
+    not (_C.BUILT_WITH_CUDA and torch.cuda.is_available()), reason="needs a CUDA build of fastinit and a GPU"
+)
+
+CALLS = {
+    "uniform_": lambda t, g: fi.uniform_(t, -2.0, 3.0, generator=g),
+    "normal_": lambda t, g: fi.normal_(t, 0.5, 2.0, generator=g),
+    "trunc_normal_": lambda t, g: fi.trunc_normal_(t, 0.1, 1.0, -1.5, 2.0, generator=g),
+    "trunc_normal_tail": lambda t, g: fi.trunc_normal_(t, 0.0, 1.0, 3.0, 4.0, generator=g),
+    "kaiming_uniform_": lambda t, g: fi.kaiming_uniform_(t, a=math.sqrt(5), generator=g),
+    "xavier_normal_": lambda t, g: fi.xavier_normal_(t, generator=g),
+    "sparse_": lambda t, g: fi.sparse_(t, 0.3, generator=g),
+}
+
+
+def _fill(name, tensor, seed=17):
+    return CALLS[name](tensor, torch.Generator().manual_seed(seed))
+
+
+@needs_gpu
+@pytest.mark.filterwarnings("ignore:mean is more than 2 std")
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES)
+@pytest.mark.parametrize("name", CALLS)
+def test_cuda_equals_cpu(name, dtype):
+    cpu = _fill(name, torch.empty(257, 131, dtype=dtype))
+    gpu = _fill(name, torch.empty(257, 131, dtype=dtype, device="cuda")).cpu()
+    exact = dtype != torch.float64 or name in ("uniform_", "kaiming_uniform_")
+    if exact:  # float32 math is the same IEEE operations on both devices
+        assert_bitwise_equal(gpu, cpu)
+    else:  # float64 normals use each device's libm
+        torch.testing.assert_close(gpu, cpu, rtol=1e-14, atol=1e-14)
+
+
+@needs_gpu
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES)
+def test_cuda_statistics(dtype):
+    torch.manual_seed(3)
+    x = fi.normal_(torch.empty(200_000, dtype=dtype, device="cuda"), 1.0, 2.0).cpu()
+    assert_fits(x, scipy.stats.norm(loc=1.0, scale=2.0))
+    y = fi.trunc_normal_(torch.empty(200_000, dtype=dtype, device="cuda"), 0.0, 1.0, 3.0, math.inf).cpu()
+    assert_fits(y, scipy.stats.truncnorm(3.0, math.inf))
+
+
+@needs_gpu
+def test_cuda_non_contiguous_and_batched():
+    expected = _fill("normal_", torch.empty(64, 48, device="cuda"))
+    view = torch.empty(48, 64, device="cuda").t()
+    assert_bitwise_equal(_fill("normal_", view), expected)
+    tensors = [torch.empty(5, 7, device="cuda"), torch.empty(3, 100, dtype=torch.bfloat16, device="cuda")]
+    ops.uniform_(tensors, [1, 2], [0.0, -1.0], [1.0, 1.0])
+    for i, t in enumerate(tensors):
+        single = torch.empty_like(t)
+        ops.uniform_([single], [i + 1], [[0.0, -1.0][i]], [1.0])
+        assert_bitwise_equal(t, single)
+
+
+@needs_gpu
+@pytest.mark.parametrize("name", ["uniform_", "normal_", "trunc_normal_"])
+def test_cuda_opcheck(name):
+    tensors = [torch.empty(8, 5, device="cuda"), torch.empty(6, 9, dtype=torch.float64, device="cuda").t()]
+    params = {"uniform_": ([0.0, 1.0], [1.0, 2.0]), "normal_": ([0.0, 1.0], [1.0, 2.0]),
+              "trunc_normal_": ([0.0, 0.0], [1.0, 1.0], [-2.0, 1.0], [2.0, 3.0])}[name]
+    torch.library.opcheck(getattr(ops, name), (tensors, [1, 2], *params))
+
+
+@needs_gpu
+def test_cuda_graph_capture_is_refused():
+    tensor = torch.empty(1024, device="cuda")
+    graph = torch.cuda.CUDAGraph()
+    with pytest.raises(RuntimeError, match="cannot be captured in a CUDA graph"):
+        with torch.cuda.graph(graph):
+            fi.normal_(tensor)
