@@ -1,7 +1,8 @@
 // The Python extension module fastinit._C. Importing it loads the library
 // and runs its TORCH_LIBRARY registrations; it also holds the Python fast
-// paths: seed drawing and single-tensor fills that call the ops through the
-// C++ dispatcher, which costs a fraction of a torch.ops call from Python.
+// paths: seed drawing and single-tensor fills (fill_uniform(tensor,
+// generator, a, b), fill_normal, fill_trunc_normal) that call the ops through
+// the C++ dispatcher, which costs a fraction of a torch.ops call from Python.
 // The CMake build leaves this file out (its library is loaded with
 // torch.ops.load_library).
 #include <mutex>
@@ -57,33 +58,28 @@ using TruncNormal = void(at::TensorList, at::IntArrayRef, at::ArrayRef<double>,
                          at::ArrayRef<double>, at::ArrayRef<double>,
                          at::ArrayRef<double>);
 
-// fill_uniform_(tensor, generator, a, b) and friends: one seed, one op call,
-// no autograd history, the GIL released while the kernel runs.
-void fill_uniform(const at::Tensor& tensor, const py::object& generator,
-                  double a, double b) {
-  static const auto uniform = op<UniformOrNormal>("fastinit::uniform_");
-  const int64_t seed = seed_for(tensor, generator);
-  py::gil_scoped_release no_gil;
-  at::NoGradGuard no_grad;
-  uniform.call({tensor}, {seed}, {a}, {b});
+const auto& uniform_op() {
+  static const auto handle = op<UniformOrNormal>("fastinit::uniform_");
+  return handle;
+}
+const auto& normal_op() {
+  static const auto handle = op<UniformOrNormal>("fastinit::normal_");
+  return handle;
+}
+const auto& trunc_normal_op() {
+  static const auto handle = op<TruncNormal>("fastinit::trunc_normal_");
+  return handle;
 }
 
-void fill_normal(const at::Tensor& tensor, const py::object& generator,
-                 double mean, double std) {
-  static const auto normal = op<UniformOrNormal>("fastinit::normal_");
+// One seed, one op call on the list of one tensor with one value per
+// parameter, no autograd history, the GIL released while the kernel runs.
+template <typename Handle, typename... Params>
+void fill_one(const Handle& handle, const at::Tensor& tensor,
+              const py::object& generator, Params... params) {
   const int64_t seed = seed_for(tensor, generator);
   py::gil_scoped_release no_gil;
   at::NoGradGuard no_grad;
-  normal.call({tensor}, {seed}, {mean}, {std});
-}
-
-void fill_trunc_normal(const at::Tensor& tensor, const py::object& generator,
-                       double mean, double std, double a, double b) {
-  static const auto trunc_normal = op<TruncNormal>("fastinit::trunc_normal_");
-  const int64_t seed = seed_for(tensor, generator);
-  py::gil_scoped_release no_gil;
-  at::NoGradGuard no_grad;
-  trunc_normal.call({tensor}, {seed}, {mean}, {std}, {a}, {b});
+  handle.call({tensor}, {seed}, at::ArrayRef<double>(params)...);
 }
 
 }  // namespace
@@ -96,7 +92,15 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.attr("BUILT_WITH_CUDA") = false;
 #endif
   m.def("draw_seeds", &fastinit::draw_seeds, py::arg("generator"), py::arg("count"));
-  m.def("fill_uniform", &fastinit::fill_uniform);
-  m.def("fill_normal", &fastinit::fill_normal);
-  m.def("fill_trunc_normal", &fastinit::fill_trunc_normal);
+  using fastinit::fill_one;
+  m.def("fill_uniform", [](const at::Tensor& t, const py::object& g, double a, double b) {
+    fill_one(fastinit::uniform_op(), t, g, a, b);
+  });
+  m.def("fill_normal", [](const at::Tensor& t, const py::object& g, double mean, double std) {
+    fill_one(fastinit::normal_op(), t, g, mean, std);
+  });
+  m.def("fill_trunc_normal", [](const at::Tensor& t, const py::object& g, double mean,
+                                double std, double a, double b) {
+    fill_one(fastinit::trunc_normal_op(), t, g, mean, std, a, b);
+  });
 }

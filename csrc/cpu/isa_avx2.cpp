@@ -85,6 +85,12 @@ struct Avx2Lanes {
   }
 
 
+  // float16 bits of W floats, nearest even.
+  static void to_half(const float* in, uint16_t* out) {
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out),
+                     _mm256_cvtps_ph(_mm256_loadu_ps(in), _MM_FROUND_TO_NEAREST_INT));
+  }
+
   static U load_u(const uint32_t* p) {
     return U(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
   }
@@ -108,32 +114,14 @@ struct Avx2Lanes {
   }
 };
 
-void to_half(const float* in, int64_t count, uint16_t* out) {
-  int64_t j = 0;
-  for (; j + 8 <= count; j += 8) {
-    const __m128i h = _mm256_cvtps_ph(_mm256_loadu_ps(in + j), _MM_FROUND_TO_NEAREST_INT);
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + j), h);
-  }
-  for (; j < count; ++j) {
-    out[j] = _cvtss_sh(in[j], _MM_FROUND_TO_NEAREST_INT);
-  }
-}
-
 }  // namespace
 FASTINIT_NAMESPACE_END
 
 namespace fastinit::cpu {
 
 const KernelTable& avx2_kernels() {
-  using S = avx2::Avx2Lanes;
-  static const KernelTable table = {
-      "avx2",
-      &avx2::cpu_kernels::uniform<S>,
-      &avx2::cpu_kernels::normal<S>,
-      &avx2::cpu_kernels::trunc_normal<S>,
-      &avx2::cpu_kernels::to_bfloat16,
-      &avx2::to_half,
-  };
+  static const KernelTable table =
+      avx2::cpu_kernels::make_table<avx2::Avx2Lanes>("avx2");
   return table;
 }
 

@@ -67,6 +67,12 @@ struct Avx512Lanes {
     return __builtin_popcount(mask);
   }
 
+  // float16 bits of W floats, nearest even.
+  static void to_half(const float* in, uint16_t* out) {
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out),
+                        _mm512_cvtps_ph(_mm512_loadu_ps(in), _MM_FROUND_TO_NEAREST_INT));
+  }
+
   static U load_u(const uint32_t* p) { return U(_mm512_loadu_si512(p)); }
   static void store(float* p, F x) { _mm512_storeu_ps(p, __m512(x)); }
 
@@ -93,32 +99,14 @@ struct Avx512Lanes {
   }
 };
 
-void to_half(const float* in, int64_t count, uint16_t* out) {
-  int64_t j = 0;
-  for (; j + 16 <= count; j += 16) {
-    const __m256i h = _mm512_cvtps_ph(_mm512_loadu_ps(in + j), _MM_FROUND_TO_NEAREST_INT);
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + j), h);
-  }
-  for (; j < count; ++j) {
-    out[j] = _cvtss_sh(in[j], _MM_FROUND_TO_NEAREST_INT);
-  }
-}
-
 }  // namespace
 FASTINIT_NAMESPACE_END
 
 namespace fastinit::cpu {
 
 const KernelTable& avx512_kernels() {
-  using S = avx512::Avx512Lanes;
-  static const KernelTable table = {
-      "avx512",
-      &avx512::cpu_kernels::uniform<S>,
-      &avx512::cpu_kernels::normal<S>,
-      &avx512::cpu_kernels::trunc_normal<S>,
-      &avx512::cpu_kernels::to_bfloat16,
-      &avx512::to_half,
-  };
+  static const KernelTable table =
+      avx512::cpu_kernels::make_table<avx512::Avx512Lanes>("avx512");
   return table;
 }
 

@@ -10,16 +10,11 @@
 
 namespace fastinit::cpu {
 
+// float16 has no conversion here: the caller uses c10::Half's (the same
+// rounding).
 const KernelTable& portable_kernels() {
-  using S = ScalarLanes;
-  static const KernelTable table = {
-      "portable",
-      &cpu_kernels::uniform<S>,
-      &cpu_kernels::normal<S>,
-      &cpu_kernels::trunc_normal<S>,
-      &cpu_kernels::to_bfloat16,
-      nullptr,  // float16: c10::Half's conversion in the caller
-  };
+  static const KernelTable table =
+      portable::cpu_kernels::make_table<ScalarLanes>("portable");
   return table;
 }
 

@@ -155,5 +155,33 @@ inline void to_bfloat16(const float* in, int64_t count, uint16_t* out) {
   }
 }
 
+// float16 = float32 rounded to nearest even, W at a time by S::to_half.
+template <class S>
+void to_half(const float* in, int64_t count, uint16_t* out) {
+  constexpr int W = S::kWidth;
+  int64_t j = 0;
+  for (; j + W <= count; j += W) {
+    S::to_half(in + j, out + j);
+  }
+  if (j < count) {
+    alignas(64) float padded[W] = {};
+    uint16_t converted[W];
+    std::memcpy(padded, in + j, sizeof(float) * (count - j));
+    S::to_half(padded, converted);
+    std::memcpy(out + j, converted, sizeof(uint16_t) * (count - j));
+  }
+}
+
+// The kernel table of policy S; float16 conversion only where S has one.
+template <class S>
+cpu::KernelTable make_table(const char* name) {
+  cpu::KernelTable table{name, &uniform<S>, &normal<S>, &trunc_normal<S>,
+                         &to_bfloat16, nullptr};
+  if constexpr (requires(const float* in, uint16_t* out) { S::to_half(in, out); }) {
+    table.to_half = &to_half<S>;
+  }
+  return table;
+}
+
 }  // namespace cpu_kernels
 FASTINIT_NAMESPACE_END

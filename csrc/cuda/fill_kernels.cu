@@ -94,25 +94,20 @@ __device__ inline void store(const Slot<Params>& slot, int64_t index,
 // ------------------------------------------- per-distribution group math
 using S = ScalarLanes;
 
-struct UniformF32 {
-  using Params = UniformParams<float>;
+// A float32 distribution whose lane function fills one group of four.
+template <typename P, void (*kLanes)(const P&, uint64_t, float (&)[1][4])>
+struct GroupOfFour {
+  using Params = P;
   static constexpr int kGroup = 4;
-  __device__ static void group(const Params& p, uint64_t g, float* out) {
+  __device__ static void group(const P& p, uint64_t g, float* out) {
     float v[1][4];
-    uniform_lanes<S, 1>(p, g, v);
+    kLanes(p, g, v);
     for (int j = 0; j < 4; ++j) out[j] = v[0][j];
   }
 };
 
-struct NormalF32 {
-  using Params = NormalParams<float>;
-  static constexpr int kGroup = 4;
-  __device__ static void group(const Params& p, uint64_t g, float* out) {
-    float v[1][4];
-    normal_lanes<S, 1>(p, g, v);
-    for (int j = 0; j < 4; ++j) out[j] = v[0][j];
-  }
-};
+using UniformF32 = GroupOfFour<UniformParams<float>, &uniform_lanes<S, 1>>;
+using NormalF32 = GroupOfFour<NormalParams<float>, &normal_lanes<S, 1>>;
 
 // The CPU's order: the first attempt for the group, then the retries of
 // each rejected element (Note [exact truncated normal]).

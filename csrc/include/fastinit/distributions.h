@@ -217,21 +217,21 @@ FASTINIT_INLINE void trunc_normal_retry_lanes(
 }
 
 // ------------------------------------------------------------ float64
-// Two elements per block, 53-bit uniforms; libm for log/sin/cos.
+// Two elements per block, 53-bit uniforms; the platform's log/sin/cos.
 
 FASTINIT_INLINE void uniform_group_f64(const UniformParams<double>& p,
                                        uint64_t group, double out[2]) {
   const PhiloxBlock r = philox_block(p.key, group);
-  out[0] = add_rn(mul_rn(unit_co_f64(r.x[0], r.x[1]), p.range), p.low);
-  out[1] = add_rn(mul_rn(unit_co_f64(r.x[2], r.x[3]), p.range), p.low);
+  out[0] = unit_co_f64(r.x[0], r.x[1]) * p.range + p.low;
+  out[1] = unit_co_f64(r.x[2], r.x[3]) * p.range + p.low;
 }
 
 FASTINIT_INLINE void box_muller_f64(double u1, double u2, double& z0,
                                     double& z1) {
-  const double radius = sqrt_(mul_rn(-2.0, log_(u1)));
-  const double theta = mul_rn(MathConstants<double>::kTwoPi, u2);
-  z0 = mul_rn(radius, cos_(theta));
-  z1 = mul_rn(radius, sin_(theta));
+  const double radius = ::sqrt(-2.0 * ::log(u1));
+  const double theta = 6.283185307179586477 * u2;
+  z0 = radius * ::cos(theta);
+  z1 = radius * ::sin(theta);
 }
 
 FASTINIT_INLINE void normal_group_f64(const NormalParams<double>& p,
@@ -240,8 +240,8 @@ FASTINIT_INLINE void normal_group_f64(const NormalParams<double>& p,
   double z[2];
   box_muller_f64(unit_oc_f64(r.x[0], r.x[1]), unit_co_f64(r.x[2], r.x[3]),
                  z[0], z[1]);
-  out[0] = add_rn(p.mean, mul_rn(p.std, z[0]));
-  out[1] = add_rn(p.mean, mul_rn(p.std, z[1]));
+  out[0] = p.std * z[0] + p.mean;
+  out[1] = p.std * z[1] + p.mean;
 }
 
 // Element i: attempt k uses block (i, k), k = 0, 1, ...
@@ -260,20 +260,20 @@ FASTINIT_INLINE double trunc_normal_element_f64(
       box_muller_f64(u, v, candidate, unused);
       accepted = p.lo <= candidate && candidate <= p.hi;
     } else if (p.method == Method::kUniform) {
-      candidate = add_rn(mul_rn(v, p.hi - p.lo), p.lo);
-      accepted = log_(u) <= 0.5 * ((p.nearest - candidate) * (p.nearest + candidate));
+      candidate = v * (p.hi - p.lo) + p.lo;
+      accepted = ::log(u) <= 0.5 * ((p.nearest - candidate) * (p.nearest + candidate));
     } else {
-      candidate = p.lo - log_(u) / p.lambda;
+      candidate = p.lo - ::log(u) / p.lambda;
       const double d = candidate - p.lambda;
       accepted = candidate <= p.hi &&
-                 log_(unit_oc_f64(r.x[2], r.x[3])) <= -0.5 * (d * d);
+                 ::log(unit_oc_f64(r.x[2], r.x[3])) <= -0.5 * (d * d);
     }
     if (accepted) {
       z = candidate;
       break;
     }
   }
-  const double x = add_rn(p.mean, mul_rn(p.std, mul_rn(p.sign, z)));
+  const double x = p.std * (p.sign * z) + p.mean;
   return x < p.a ? p.a : (x > p.b ? p.b : x);
 }
 

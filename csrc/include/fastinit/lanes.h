@@ -63,13 +63,7 @@ FASTINIT_INLINE void philox_n(PhiloxKey key, const typename S::U (&c0)[N],
     const U key0 = S::splat_u(k0);
     const U key1 = S::splat_u(k1);
     for (int n = 0; n < N; ++n) {
-      U hi0, lo0, hi1, lo1;
-      S::mul_hi_lo(x0[n], philox_detail::kMul0, hi0, lo0);
-      S::mul_hi_lo(x2[n], philox_detail::kMul1, hi1, lo1);
-      x0[n] = hi1 ^ x1[n] ^ key0;
-      x2[n] = hi0 ^ x3[n] ^ key1;
-      x1[n] = lo1;
-      x3[n] = lo0;
+      philox_detail::round<S>(x0[n], x1[n], x2[n], x3[n], key0, key1);
     }
   }
   for (int n = 0; n < N; ++n) {

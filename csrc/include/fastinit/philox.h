@@ -6,6 +6,7 @@
 
 #include "fastinit/macros.h"
 #include "fastinit/params.h"
+#include "fastinit/scalar_lanes.h"
 
 FASTINIT_NAMESPACE_BEGIN
 
@@ -54,19 +55,19 @@ constexpr uint32_t kMul1 = 0xCD9E8D57u;
 constexpr uint32_t kWeyl0 = 0x9E3779B9u;  // golden ratio
 constexpr uint32_t kWeyl1 = 0xBB67AE85u;  // sqrt(3) - 1
 
-FASTINIT_INLINE void round(uint32_t (&c)[4], uint32_t k0, uint32_t k1) {
-  const uint64_t p0 = static_cast<uint64_t>(kMul0) * c[0];
-  const uint64_t p1 = static_cast<uint64_t>(kMul1) * c[2];
-  const uint32_t hi0 = static_cast<uint32_t>(p0 >> 32);
-  const uint32_t lo0 = static_cast<uint32_t>(p0);
-  const uint32_t hi1 = static_cast<uint32_t>(p1 >> 32);
-  const uint32_t lo1 = static_cast<uint32_t>(p1);
-  const uint32_t c1 = c[1];
-  const uint32_t c3 = c[3];
-  c[0] = hi1 ^ c1 ^ k0;
-  c[1] = lo1;
-  c[2] = hi0 ^ c3 ^ k1;
-  c[3] = lo0;
+// One round on the state (x0, x1, x2, x3) of lanes of policy S (lanes.h;
+// ScalarLanes for one counter) with round key (k0, k1).
+template <class S>
+FASTINIT_INLINE void round(typename S::U& x0, typename S::U& x1,
+                           typename S::U& x2, typename S::U& x3,
+                           typename S::U k0, typename S::U k1) {
+  typename S::U hi0, lo0, hi1, lo1;
+  S::mul_hi_lo(x0, kMul0, hi0, lo0);
+  S::mul_hi_lo(x2, kMul1, hi1, lo1);
+  x0 = hi1 ^ x1 ^ k0;
+  x2 = hi0 ^ x3 ^ k1;
+  x1 = lo1;
+  x3 = lo0;
 }
 
 }  // namespace philox_detail
@@ -75,7 +76,6 @@ FASTINIT_INLINE void round(uint32_t (&c)[4], uint32_t k0, uint32_t k1) {
 FASTINIT_INLINE PhiloxBlock philox4x32_10(PhiloxKey key, uint32_t c0,
                                           uint32_t c1, uint32_t c2,
                                           uint32_t c3) {
-  uint32_t c[4] = {c0, c1, c2, c3};
   uint32_t k0 = key.k0;
   uint32_t k1 = key.k1;
   for (int r = 0; r < 10; ++r) {
@@ -83,9 +83,9 @@ FASTINIT_INLINE PhiloxBlock philox4x32_10(PhiloxKey key, uint32_t c0,
       k0 += philox_detail::kWeyl0;
       k1 += philox_detail::kWeyl1;
     }
-    philox_detail::round(c, k0, k1);
+    philox_detail::round<ScalarLanes>(c0, c1, c2, c3, k0, k1);
   }
-  return {{c[0], c[1], c[2], c[3]}};
+  return {{c0, c1, c2, c3}};
 }
 
 // The block `block` (attempt `attempt`) of stream `stream` under `key`.
