@@ -3,9 +3,11 @@
 // (chosen once, as ATen chooses its own: ATEN_CPU_CAPABILITY=default|avx2|
 // avx512 overrides); float64 uses the scalar versions of distributions.h.
 #include <algorithm>
+#include <functional>
 #include <vector>
 
 #include <ATen/ATen.h>
+#include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 #include <ATen/Version.h>
 #include <torch/library.h>
@@ -47,12 +49,13 @@ const KernelTable& kernels() {
 template <typename scalar_t>
 struct Destination {
   scalar_t* data;
-  const StridedLayout* layout;  // null when contiguous
+  bool contiguous;
+  StridedLayout layout;  // used when not contiguous
 
   // Writes values of logical elements [start, start + count).
   template <typename T>
   void store(const T* values, int64_t start, int64_t count) const {
-    if (layout == nullptr) {
+    if (contiguous) {
       scalar_t* out = data + start;
       if constexpr (std::is_same_v<T, float> &&
                     std::is_same_v<scalar_t, at::BFloat16>) {
@@ -72,7 +75,7 @@ struct Destination {
       }
       return;
     }
-    StridedCursor cursor(*layout, start);
+    StridedCursor cursor(layout, start);
     for (int64_t j = 0; j < count; ++j) {
       data[cursor.offset()] = static_cast<scalar_t>(values[j]);
       cursor.advance();
@@ -80,61 +83,95 @@ struct Destination {
   }
 };
 
-// Calls fill(destination) with the tensor's dtype, after resolving its
-// layout; tensors with too many dims to walk are filled through a
-// contiguous twin.
-template <typename Fill>
-void with_destination(const at::Tensor& tensor, Fill fill) {
-  StridedLayout layout;
-  const bool contiguous = tensor.is_contiguous();
-  if (!contiguous &&
-      !StridedLayout::coalesce(static_cast<int>(tensor.dim()),
-                               tensor.sizes().data(), tensor.strides().data(),
-                               layout)) {
-    at::Tensor twin = at::empty_like(tensor, at::MemoryFormat::Contiguous);
-    with_destination(twin, fill);
-    tensor.copy_(twin);
-    return;
+// Note [multi-tensor CPU fills]
+// ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+// A call on many tensors (a whole model) is one parallel region over the
+// chunks of all of them, not one region per tensor: a thousand 64 x 64
+// weights share the threads as well as one large weight does. Each tensor
+// contributes a job (its element count and a chunk filler); chunks start at
+// multiples of kChunk, so they hold whole groups of every distribution.
+class FillPlan {
+ public:
+  // Adds `tensor`; make(destination) returns its chunk filler
+  // fill(start, count). Tensors with too many dims to walk are filled
+  // through a contiguous twin, copied back by run().
+  template <typename Make>
+  void add(const at::Tensor& tensor, Make make) {
+    if (tensor.numel() == 0) {
+      return;
+    }
+    const bool contiguous = tensor.is_contiguous();
+    StridedLayout layout;
+    if (!contiguous &&
+        !StridedLayout::coalesce(static_cast<int>(tensor.dim()),
+                                 tensor.sizes().data(),
+                                 tensor.strides().data(), layout)) {
+      at::Tensor twin = at::empty_like(tensor, at::MemoryFormat::Contiguous);
+      twins_.emplace_back(tensor, twin);
+      add(twin, make);
+      return;
+    }
+    jobs_.push_back({tensor.numel(), fill_for(tensor, contiguous, layout, make)});
   }
-  const StridedLayout* walk = contiguous ? nullptr : &layout;
-  switch (tensor.scalar_type()) {
-    case at::kFloat:
-      return fill(Destination<float>{tensor.data_ptr<float>(), walk});
-    case at::kDouble:
-      return fill(Destination<double>{tensor.data_ptr<double>(), walk});
-    case at::kHalf:
-      return fill(Destination<at::Half>{tensor.data_ptr<at::Half>(), walk});
-    case at::kBFloat16:
-      return fill(Destination<at::BFloat16>{tensor.data_ptr<at::BFloat16>(), walk});
-    default:
-      TORCH_CHECK_NOT_IMPLEMENTED(false, "fastinit: unsupported dtype ",
-                                  tensor.scalar_type());
+
+  void run() const {
+    std::vector<int64_t> first_chunk(jobs_.size() + 1, 0);
+    for (size_t i = 0; i < jobs_.size(); ++i) {
+      first_chunk[i + 1] = first_chunk[i] + (jobs_[i].numel + kChunk - 1) / kChunk;
+    }
+    at::parallel_for(0, first_chunk.back(), kGrainElements / kChunk,
+                     [&](int64_t chunk_begin, int64_t chunk_end) {
+                       for (int64_t c = chunk_begin; c < chunk_end; ++c) {
+                         const size_t i = std::upper_bound(first_chunk.begin(),
+                                                           first_chunk.end(), c) -
+                                          first_chunk.begin() - 1;
+                         const int64_t start = (c - first_chunk[i]) * kChunk;
+                         jobs_[i].fill(start, std::min(kChunk, jobs_[i].numel - start));
+                       }
+                     });
+    for (const auto& [tensor, twin] : twins_) {
+      tensor.copy_(twin);
+    }
   }
-}
 
-// Splits [0, numel) into chunks (aligned to `alignment` elements) across
-// threads and calls chunk(start, count) for each.
-template <typename Chunk>
-void for_each_chunk(int64_t numel, int64_t alignment, Chunk chunk) {
-  const int64_t units = (numel + alignment - 1) / alignment;
-  at::parallel_for(0, units, kGrainElements / alignment,
-                   [&](int64_t unit_begin, int64_t unit_end) {
-                     const int64_t end = std::min(unit_end * alignment, numel);
-                     for (int64_t start = unit_begin * alignment; start < end;
-                          start += kChunk) {
-                       chunk(start, std::min(kChunk, end - start));
-                     }
-                   });
-}
+ private:
+  using ChunkFill = std::function<void(int64_t start, int64_t count)>;
 
-// A float32-computed fill: kernel(start, count, float* out).
+  template <typename Make>
+  static ChunkFill fill_for(const at::Tensor& tensor, bool contiguous,
+                            const StridedLayout& layout, Make make) {
+    switch (tensor.scalar_type()) {
+      case at::kFloat:
+        return make(Destination<float>{tensor.data_ptr<float>(), contiguous, layout});
+      case at::kDouble:
+        return make(Destination<double>{tensor.data_ptr<double>(), contiguous, layout});
+      case at::kHalf:
+        return make(Destination<at::Half>{tensor.data_ptr<at::Half>(), contiguous, layout});
+      case at::kBFloat16:
+        return make(Destination<at::BFloat16>{tensor.data_ptr<at::BFloat16>(),
+                                              contiguous, layout});
+      default:
+        TORCH_CHECK_NOT_IMPLEMENTED(false, "fastinit: unsupported dtype ",
+                                    tensor.scalar_type());
+    }
+  }
+
+  struct Job {
+    int64_t numel;
+    ChunkFill fill;
+  };
+  std::vector<Job> jobs_;
+  std::vector<std::pair<at::Tensor, at::Tensor>> twins_;
+};
+
+// Adds a float32-computed fill: kernel(start, count, float* out).
 template <typename Kernel>
-void fill_float(const at::Tensor& tensor, Kernel kernel) {
-  with_destination(tensor, [&](auto destination) {
-    using scalar_t = std::remove_pointer_t<decltype(destination.data)>;
-    for_each_chunk(tensor.numel(), kFloatGroup, [&](int64_t start, int64_t count) {
+void add_float(FillPlan& plan, const at::Tensor& tensor, Kernel kernel) {
+  plan.add(tensor, [kernel](auto destination) {
+    return [kernel, destination](int64_t start, int64_t count) {
+      using scalar_t = std::remove_pointer_t<decltype(destination.data)>;
       if constexpr (std::is_same_v<scalar_t, float>) {
-        if (destination.layout == nullptr) {
+        if (destination.contiguous) {
           kernel(start, count, destination.data + start);
           return;
         }
@@ -142,21 +179,23 @@ void fill_float(const at::Tensor& tensor, Kernel kernel) {
       float buffer[kChunk];
       kernel(start, count, buffer);
       destination.store(buffer, start, count);
-    });
+    };
   });
 }
 
-// A float64 fill: group(index, double* out) writes `group_size` elements.
+// Adds a float64 fill: group(index, double* out) writes `group_size`
+// elements.
 template <typename Group>
-void fill_double(const at::Tensor& tensor, int64_t group_size, Group group) {
-  with_destination(tensor, [&](auto destination) {
-    for_each_chunk(tensor.numel(), group_size, [&](int64_t start, int64_t count) {
+void add_double(FillPlan& plan, const at::Tensor& tensor, int64_t group_size,
+                Group group) {
+  plan.add(tensor, [group, group_size](auto destination) {
+    return [group, group_size, destination](int64_t start, int64_t count) {
       double buffer[kChunk];
       for (int64_t j = 0; j < count; j += group_size) {
         group(static_cast<uint64_t>((start + j) / group_size), buffer + j);
       }
       destination.store(buffer, start, count);
-    });
+    };
   });
 }
 
@@ -167,57 +206,63 @@ PhiloxKey key_of(int64_t seed) {
 void uniform_(at::TensorList tensors, at::IntArrayRef seeds,
               at::ArrayRef<double> low, at::ArrayRef<double> high) {
   check_uniform_args(tensors, seeds, low, high);
+  FillPlan plan;
   for (size_t i = 0; i < tensors.size(); ++i) {
     const PhiloxKey key = key_of(seeds[i]);
     if (tensors[i].scalar_type() == at::kDouble) {
       const UniformParams<double> p{key, low[i], high[i] - low[i]};
-      fill_double(tensors[i], 2, [&](uint64_t g, double* out) { uniform_group_f64(p, g, out); });
+      add_double(plan, tensors[i], 2, [p](uint64_t g, double* out) { uniform_group_f64(p, g, out); });
     } else {
       const UniformParams<float> p{key, static_cast<float>(low[i]),
                                    static_cast<float>(high[i] - low[i])};
-      fill_float(tensors[i], [&](int64_t start, int64_t count, float* out) {
+      add_float(plan, tensors[i], [p](int64_t start, int64_t count, float* out) {
         kernels().uniform(p, start, count, out);
       });
     }
   }
+  plan.run();
 }
 
 void normal_(at::TensorList tensors, at::IntArrayRef seeds,
              at::ArrayRef<double> mean, at::ArrayRef<double> std) {
   check_normal_args(tensors, seeds, mean, std);
+  FillPlan plan;
   for (size_t i = 0; i < tensors.size(); ++i) {
     const PhiloxKey key = key_of(seeds[i]);
     if (tensors[i].scalar_type() == at::kDouble) {
       const NormalParams<double> p{key, mean[i], std[i]};
-      fill_double(tensors[i], 2, [&](uint64_t g, double* out) { normal_group_f64(p, g, out); });
+      add_double(plan, tensors[i], 2, [p](uint64_t g, double* out) { normal_group_f64(p, g, out); });
     } else {
       const NormalParams<float> p{key, static_cast<float>(mean[i]),
                                   static_cast<float>(std[i])};
-      fill_float(tensors[i], [&](int64_t start, int64_t count, float* out) {
+      add_float(plan, tensors[i], [p](int64_t start, int64_t count, float* out) {
         kernels().normal(p, start, count, out);
       });
     }
   }
+  plan.run();
 }
 
 void trunc_normal_(at::TensorList tensors, at::IntArrayRef seeds,
                    at::ArrayRef<double> mean, at::ArrayRef<double> std,
                    at::ArrayRef<double> a, at::ArrayRef<double> b) {
   check_trunc_normal_args(tensors, seeds, mean, std, a, b);
+  FillPlan plan;
   for (size_t i = 0; i < tensors.size(); ++i) {
     const PhiloxKey key = key_of(seeds[i]);
     if (tensors[i].scalar_type() == at::kDouble) {
       const auto p = TruncNormalParams<double>::make(key, mean[i], std[i], a[i], b[i]);
-      fill_double(tensors[i], 1, [&](uint64_t index, double* out) {
+      add_double(plan, tensors[i], 1, [p](uint64_t index, double* out) {
         *out = trunc_normal_element_f64(p, index);
       });
     } else {
       const auto p = TruncNormalParams<float>::make(key, mean[i], std[i], a[i], b[i]);
-      fill_float(tensors[i], [&](int64_t start, int64_t count, float* out) {
+      add_float(plan, tensors[i], [p](int64_t start, int64_t count, float* out) {
         kernels().trunc_normal(p, start, count, out);
       });
     }
   }
+  plan.run();
 }
 
 // Note [sparse_ zero pattern] in distributions.h.
@@ -237,8 +282,7 @@ void sparse_(const at::Tensor& tensor, int64_t seed, double sparsity,
   const PhiloxKey key = key_of(seed);
   const int64_t row_stride = tensor.stride(0);
   const int64_t col_stride = tensor.stride(1);
-  with_destination(tensor, [&](auto destination) {
-    using scalar_t = std::remove_pointer_t<decltype(destination.data)>;
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, tensor.scalar_type(), "fastinit::sparse_", [&] {
     scalar_t* data = tensor.data_ptr<scalar_t>();
     const int64_t grain = std::max<int64_t>(1, kGrainElements / rows);
     at::parallel_for(0, cols, grain, [&](int64_t col_begin, int64_t col_end) {
