@@ -5,10 +5,21 @@ with the same signature and behaviour; values follow torch's distributions
 from a counter-based Philox stream (Note [fastinit RNG contract]).
 """
 
-from . import init
+from . import init, specs
 from .init import *  # noqa: F401,F403
 from .init import __all__ as _init_all
 from .init import _calculate_fan_in_and_fan_out  # noqa: F401
+from .model import materialize, reset_parameters
+from .patching import is_patched, patch, patched, unpatch
+from .specs import *  # noqa: F401,F403
+from .specs import __all__ as _specs_all
 
 __version__ = "0.1.0"
-__all__ = list(_init_all)
+__all__ = list(_init_all) + list(_specs_all) + [
+    "patch",
+    "unpatch",
+    "patched",
+    "is_patched",
+    "reset_parameters",
+    "materialize",
+]

@@ -2,6 +2,9 @@
 fast single-tensor paths (Note [fastinit RNG contract] in
 csrc/include/fastinit/philox.h)."""
 
+import contextlib
+import contextvars
+
 import torch
 
 from . import _C  # registers torch.ops.fastinit
@@ -20,10 +23,30 @@ fill_trunc_normal = torch.compiler.disable(_C.fill_trunc_normal)
 _draw_seeds = torch.compiler.disable(_C.draw_seeds)
 
 
+# The generator that `generator=None` means inside using_generator().
+_default_generator: contextvars.ContextVar = contextvars.ContextVar("fastinit_generator", default=None)
+
+
+@contextlib.contextmanager
+def using_generator(generator: torch.Generator | None):
+    """Within the block, fastinit's initializers called without a generator
+    draw from `generator` (used to run a module's own reset_parameters under
+    patched() with the generator given to reset_parameters/materialize)."""
+    token = _default_generator.set(generator)
+    try:
+        yield
+    finally:
+        _default_generator.reset(token)
+
+
+def resolve_generator(generator: torch.Generator | None) -> torch.Generator | None:
+    return generator if generator is not None else _default_generator.get()
+
+
 def draw_seeds(generator: torch.Generator | None, count: int) -> list[int]:
     """`count` 63-bit seeds from `generator` (default: torch's default CPU
     generator), in order. Drawing n seeds at once equals n single draws."""
-    return _draw_seeds(generator, count)
+    return _draw_seeds(resolve_generator(generator), count)
 
 
 def require_floating(name: str, tensor: torch.Tensor) -> None:

@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 from typing_extensions import ParamSpec
 
-from ._ops import draw_seeds, fill_normal, fill_trunc_normal, fill_uniform, ops, require_floating
+from ._ops import draw_seeds, fill_normal, fill_trunc_normal, fill_uniform, require_floating, resolve_generator
 
 __all__ = [
     "calculate_gain",
@@ -80,13 +80,13 @@ _LINEAR_NONLINEARITIES = (
 
 def _uniform(name: str, tensor: Tensor, a: float, b: float, generator) -> Tensor:
     require_floating(name, tensor)
-    fill_uniform(tensor, generator, float(a), float(b))
+    fill_uniform(tensor, resolve_generator(generator), float(a), float(b))
     return tensor
 
 
 def _normal(name: str, tensor: Tensor, mean: float, std: float, generator) -> Tensor:
     require_floating(name, tensor)
-    fill_normal(tensor, generator, float(mean), float(std))
+    fill_normal(tensor, resolve_generator(generator), float(mean), float(std))
     return tensor
 
 
@@ -169,7 +169,7 @@ def trunc_normal_(
             stacklevel=2,
         )
     require_floating("trunc_normal_", tensor)
-    fill_trunc_normal(tensor, generator, float(mean), float(std), float(a), float(b))
+    fill_trunc_normal(tensor, resolve_generator(generator), float(mean), float(std), float(a), float(b))
     return tensor
 
 
@@ -367,7 +367,7 @@ def sparse_(
     require_floating("sparse_", tensor)
     (seed,) = draw_seeds(generator, 1)
     with torch.no_grad():
-        ops.sparse_(tensor, seed, float(sparsity), float(std))
+        torch.ops.fastinit.sparse_(tensor, seed, float(sparsity), float(std))
     return tensor
 
 

@@ -1,0 +1,322 @@
+"""Whole models: reset_parameters() and materialize().
+
+Both walk the module tree in `named_modules()` order, decide for every
+parameter (and, for materialize, every buffer) how to fill it, and then fill
+everything of one distribution in one batched op call. Where a tensor's fill
+comes from, first match wins:
+
+1. `rules` by name: a key with a dot or a wildcard ("encoder.*.weight",
+   fnmatch syntax) matched against the tensor's qualified name;
+2. `rules` by module type: a key that is a class; the value is a spec for
+   every direct parameter of such modules, or a dict {name: spec};
+3. the built-in rules: the distributions of each torch.nn module's own
+   reset_parameters (_TORCH_NN_RULES below);
+4. a module's own reset_parameters (custom modules), run under patched()
+   with the same generator.
+
+Shared (tied) tensors are filled once, by their first owner. Seeds are drawn
+in module order, one per random tensor, so the batched result equals calling
+the single-tensor functions one by one in that order (the RNG contract).
+"""
+
+import fnmatch
+import math
+import warnings
+from collections import defaultdict
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from . import _C
+from ._ops import draw_seeds, ops, using_generator
+from .patching import patched
+from .specs import Call, Constant, Fill, Init, KaimingUniform, Normal, Uniform, XavierNormal, XavierUniform
+
+__all__ = ["reset_parameters", "materialize"]
+
+_RANDOM_KINDS = {"uniform": ops.uniform_, "normal": ops.normal_, "trunc_normal": ops.trunc_normal_}
+_ALIGNMENT = 64  # bytes between tensors of a materialized model
+
+
+# --------------------------------------------------------- built-in rules
+def _fan_in_bound(weight: torch.Tensor) -> float:
+    fan_in = weight.size(1) * math.prod(weight.shape[2:]) if weight.dim() >= 2 else 0
+    return 1 / math.sqrt(fan_in) if fan_in > 0 else 0.0
+
+
+def _linear_or_conv(m):
+    rules = {"weight": KaimingUniform(a=math.sqrt(5))}
+    if m.bias is not None:
+        bound = _fan_in_bound(m.weight)
+        rules["bias"] = Uniform(-bound, bound)
+    return rules
+
+
+def _bilinear(m):
+    bound = 1 / math.sqrt(m.weight.size(1))
+    return {name: Uniform(-bound, bound) for name in ("weight", "bias") if getattr(m, name) is not None}
+
+
+def _embedding(m):
+    if m.padding_idx is None:
+        return {"weight": Normal(0.0, 1.0)}
+
+    def normal_then_zero_padding(weight, generator):
+        from . import init
+
+        init.normal_(weight, generator=generator)
+        with torch.no_grad():
+            weight[m.padding_idx].fill_(0)
+
+    return {"weight": Call(normal_then_zero_padding)}
+
+
+def _affine_norm(m):
+    return {name: Constant(1.0 if name == "weight" else 0.0) for name in ("weight", "bias") if getattr(m, name, None) is not None}
+
+
+def _batch_norm(m):
+    rules = _affine_norm(m)
+    if m.track_running_stats and m.running_mean is not None:
+        rules.update(running_mean=Constant(0.0), running_var=Constant(1.0), num_batches_tracked=Constant(0))
+    return rules
+
+
+def _multihead_attention(m):
+    rules = {}
+    if m._qkv_same_embed_dim:
+        rules["in_proj_weight"] = XavierUniform()
+    else:
+        rules.update(q_proj_weight=XavierUniform(), k_proj_weight=XavierUniform(), v_proj_weight=XavierUniform())
+    if m.in_proj_bias is not None:
+        rules["in_proj_bias"] = Constant(0.0)
+        rules["out_proj.bias"] = Constant(0.0)
+    if m.bias_k is not None:
+        rules["bias_k"] = XavierNormal()
+    if m.bias_v is not None:
+        rules["bias_v"] = XavierNormal()
+    return rules
+
+
+def _recurrent(m):
+    stdv = 1.0 / math.sqrt(m.hidden_size) if m.hidden_size > 0 else 0
+    return {name: Uniform(-stdv, stdv) for name, _ in m.named_parameters(recurse=False)}
+
+
+def _prelu(m):
+    return {"weight": Constant(m.init)}
+
+
+def _transformer(m):
+    # nn.Transformer re-initializes every matrix with Xavier after building.
+    return {name: XavierUniform() for name, p in m.named_parameters() if p.dim() > 1}
+
+
+_TORCH_NN_RULES: dict[type, Callable] = {
+    nn.Linear: _linear_or_conv,
+    nn.modules.conv._ConvNd: _linear_or_conv,
+    nn.Bilinear: _bilinear,
+    nn.Embedding: _embedding,
+    nn.EmbeddingBag: _embedding,
+    nn.LayerNorm: _affine_norm,
+    nn.GroupNorm: _affine_norm,
+    nn.RMSNorm: _affine_norm,
+    nn.modules.batchnorm._NormBase: _batch_norm,
+    nn.MultiheadAttention: _multihead_attention,
+    nn.RNNBase: _recurrent,
+    nn.RNNCellBase: _recurrent,
+    nn.PReLU: _prelu,
+    nn.Transformer: _transformer,
+}
+
+
+def _builtin_rules(module: nn.Module) -> dict[str, Init] | None:
+    for module_type, rule in _TORCH_NN_RULES.items():
+        if isinstance(module, module_type):
+            return rule(module)
+    return None
+
+
+# --------------------------------------------------------------- planning
+def _get(module: nn.Module, path: str) -> torch.Tensor | None:
+    owner, _, name = path.rpartition(".")
+    owner_module = module.get_submodule(owner) if owner else module
+    return getattr(owner_module, name, None)
+
+
+def _split_rules(rules):
+    by_name, by_type = {}, {}
+    for key, spec in (rules or {}).items():
+        (by_type if isinstance(key, type) else by_name)[key] = spec
+    return by_name, by_type
+
+
+def _type_rules(module, by_type):
+    for module_type, spec in by_type.items():
+        if isinstance(module, module_type):
+            if isinstance(spec, dict):
+                return dict(spec)
+            return {name: spec for name, _ in module.named_parameters(recurse=False)}
+    return None
+
+
+class _Plan:
+    """What fills what, in module order."""
+
+    def __init__(self, model: nn.Module, rules, include_buffers: bool):
+        self.items: list[tuple[torch.Tensor | None, Fill]] = []
+        self.unhandled: list[str] = []
+        self.lazy: list[str] = []
+        by_name, by_type = _split_rules(rules)
+        seen: set[int] = set()
+
+        def add(tensor, spec, qualified):
+            for pattern, named_spec in by_name.items():
+                if fnmatch.fnmatchcase(qualified, pattern):
+                    spec = named_spec
+                    break
+            fill = spec.resolve(tensor) if spec is not None else None
+            if fill is not None:
+                self.items.append((tensor, fill))
+
+        for prefix, module in model.named_modules():
+            dot = prefix + "." if prefix else ""
+            own = list(module.named_parameters(recurse=False))
+            if include_buffers:
+                own += list(module.named_buffers(recurse=False))
+            if any(isinstance(t, nn.parameter.UninitializedTensorMixin) for _, t in own):
+                self.lazy += [dot + name for name, _ in own]
+                seen.update(id(t) for _, t in own)
+                continue
+            module_rules = _type_rules(module, by_type)
+            if module_rules is None:
+                module_rules = _builtin_rules(module)
+            if module_rules is None and hasattr(module, "reset_parameters") and own:
+                # A custom module: its own reset_parameters, under patched().
+                fresh = [(n, t) for n, t in own if id(t) not in seen]
+                seen.update(id(t) for _, t in fresh)
+                self.items.append((None, Fill("call", (_reset_with(module),))))
+                continue
+            for path, spec in (module_rules or {}).items():
+                tensor = _get(module, path)
+                if tensor is None or id(tensor) in seen:
+                    continue
+                seen.add(id(tensor))
+                add(tensor, spec, dot + path)
+            for name, tensor in own:
+                if id(tensor) in seen:
+                    continue
+                seen.add(id(tensor))
+                qualified = dot + name
+                if any(fnmatch.fnmatchcase(qualified, p) for p in by_name):
+                    add(tensor, None, qualified)
+                else:
+                    self.unhandled.append(f"{qualified} ({type(module).__name__})")
+
+    def execute(self, generator: torch.Generator | None) -> None:
+        seeds: dict[int, int] = {}
+        pending: list[int] = []
+
+        def draw():
+            for index, seed in zip(pending, draw_seeds(generator, len(pending))):
+                seeds[index] = seed
+            pending.clear()
+
+        for index, (tensor, fill) in enumerate(self.items):
+            if fill.kind in _RANDOM_KINDS and not tensor.is_meta:
+                pending.append(index)
+            elif fill.kind == "call":
+                draw()
+                fill.params[0](tensor, generator)
+        draw()
+
+        groups = defaultdict(list)
+        for index, (tensor, fill) in enumerate(self.items):
+            if index in seeds:
+                groups[(fill.kind, tensor.device)].append(index)
+        with torch.no_grad():
+            for (kind, _), indices in groups.items():
+                params = list(zip(*(self.items[i][1].params for i in indices)))
+                _RANDOM_KINDS[kind]([self.items[i][0] for i in indices], [seeds[i] for i in indices], *map(list, params))
+            for tensor, fill in self.items:
+                if fill.kind == "constant":
+                    tensor.fill_(fill.params[0])
+
+
+def _reset_with(module):
+    def reset(_, generator):
+        with patched(), using_generator(generator):
+            module.reset_parameters()
+
+    return reset
+
+
+def reset_parameters(module: nn.Module, rules: dict | None = None, generator: torch.Generator | None = None) -> nn.Module:
+    """Re-initialize every parameter of `module` (and BatchNorm running
+    statistics) with the distributions of each module's own
+    reset_parameters, batched; see the module docstring for `rules`.
+    Parameters no rule covers keep their values (a warning lists them);
+    uninitialized lazy parameters are skipped with a warning."""
+    plan = _Plan(module, rules, include_buffers=False)
+    if plan.lazy:
+        warnings.warn(f"fastinit.reset_parameters: skipping uninitialized lazy parameters {plan.lazy}; "
+                      "run a forward pass first", stacklevel=2)
+    if plan.unhandled:
+        warnings.warn(f"fastinit.reset_parameters: no rule for {plan.unhandled}; left unchanged "
+                      "(give `rules` for them)", stacklevel=2)
+    plan.execute(generator)
+    return module
+
+
+def _allocate(nbytes: int, device: torch.device) -> torch.Tensor:
+    """One flat byte buffer; on the CPU 2 MiB-aligned with transparent huge
+    pages advised and not yet touched (the fill faults it in on all threads)."""
+    if device.type == "cpu":
+        return _C.empty_huge_pages(nbytes)
+    return torch.empty(nbytes, dtype=torch.uint8, device=device)
+
+
+def materialize(module: nn.Module, device=None, rules: dict | None = None, generator: torch.Generator | None = None) -> nn.Module:
+    """Allocate a model built on the meta device and initialize it in one
+    batched pass.
+
+    All parameters and buffers become views into one flat allocation on
+    `device` (default: CPU), 64-byte aligned and contiguous; tied tensors stay
+    tied. Every tensor must be covered by a rule (built-in, `rules`, or the
+    module's own reset_parameters): buffers computed in a module's __init__
+    cannot be recovered from the meta device, so an uncovered one is an error
+    naming it, raised before anything is allocated.
+    """
+    device = torch.device(device if device is not None else "cpu")
+    tensors: dict[int, torch.Tensor] = {}
+    for _, t in module.named_parameters(remove_duplicate=True):
+        tensors.setdefault(id(t), t)
+    for _, t in module.named_buffers(remove_duplicate=True):
+        tensors.setdefault(id(t), t)
+    not_meta = [t for t in tensors.values() if not t.is_meta]
+    if not_meta:
+        raise ValueError("fastinit.materialize expects a model built on the meta device; "
+                         f"{len(not_meta)} tensors are on {not_meta[0].device}")
+    dry_run = _Plan(module, rules, include_buffers=True)
+    if dry_run.unhandled or dry_run.lazy:
+        raise ValueError("fastinit.materialize: no rule fills " + ", ".join(dry_run.unhandled + dry_run.lazy)
+                         + "; pass rules={name or module type: spec} for them")
+
+    offsets, nbytes = {}, 0
+    for key, t in tensors.items():
+        offsets[key] = nbytes
+        nbytes += -(-t.numel() * t.element_size() // _ALIGNMENT) * _ALIGNMENT
+    flat = _allocate(max(nbytes, 1), device)
+    replacements = {}
+    for key, t in tensors.items():
+        size = t.numel() * t.element_size()
+        view = flat[offsets[key]:offsets[key] + size].view(t.dtype).view(t.shape)
+        replacements[key] = nn.Parameter(view, requires_grad=t.requires_grad) if isinstance(t, nn.Parameter) else view
+    for owner in module.modules():
+        for store in (owner._parameters, owner._buffers):
+            for name, t in store.items():
+                if t is not None and id(t) in replacements:
+                    store[name] = replacements[id(t)]
+    _Plan(module, rules, include_buffers=True).execute(generator)
+    return module

@@ -1,0 +1,267 @@
+"""Whole models: patched(), reset_parameters() and materialize()."""
+
+import math
+import sys
+import threading
+import types
+
+import pytest
+import scipy.stats
+import torch
+import torch.nn.init as stock
+from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
+
+import fastinit
+import fastinit.init as fi
+from conftest import assert_bitwise_equal
+from fastinit._ops import using_generator
+from stats import assert_fits
+
+# Captured unpatched; a mapping proxy, not a dict, so that patch() (which
+# also rewrites small dicts holding torch's initializers) leaves it alone.
+ORIGINAL = types.MappingProxyType({n: getattr(stock, n) for n in stock.__all__})
+TORCH_FUNCTIONS = {id(f): n for n, f in ORIGINAL.items()}
+
+
+def _holders():
+    """(namespace id, key) of every place outside fastinit holding one of
+    torch's initializers."""
+    found = set()
+    for name, module in list(sys.modules.items()):
+        if module is None or name.startswith("fastinit"):
+            continue
+        try:
+            namespace = vars(module)
+        except TypeError:
+            continue
+        for table in [namespace] + [v for v in list(namespace.values()) if type(v) is dict and len(v) <= 256]:
+            for key, value in list(table.items()):
+                if id(value) in TORCH_FUNCTIONS:
+                    found.add((id(table), key))
+    return found
+
+
+def test_patch_swaps_every_holder_and_restores_them():
+    before = _holders()
+    assert (id(vars(torch.nn.modules.activation)), "xavier_uniform_") in before
+    with fastinit.patched():
+        assert _holders() == set(), "a module still holds a torch initializer"
+        assert torch.nn.init.kaiming_uniform_ is not ORIGINAL["kaiming_uniform_"]
+        with fastinit.patched():  # nests
+            assert fastinit.is_patched()
+        assert fastinit.is_patched()
+    assert not fastinit.is_patched()
+    assert _holders() == before
+    assert torch.nn.init.normal_ is ORIGINAL["normal_"]
+
+
+def test_restored_after_an_exception():
+    before = _holders()
+    with pytest.raises(KeyError):
+        with fastinit.patched():
+            raise KeyError("boom")
+    assert _holders() == before and not fastinit.is_patched()
+
+
+def test_module_imported_while_patched_is_restored():
+    module = types.ModuleType("late_import_fixture")
+    sys.modules["late_import_fixture"] = module
+    try:
+        with fastinit.patched():
+            module.init_fn = torch.nn.init.xavier_uniform_  # "from torch.nn.init import ..."
+            module.ours = fi.xavier_uniform_
+            assert module.init_fn is not ORIGINAL["xavier_uniform_"]
+        assert module.init_fn is ORIGINAL["xavier_uniform_"]
+        assert module.ours is fi.xavier_uniform_, "fastinit's own functions are left alone"
+    finally:
+        del sys.modules["late_import_fixture"]
+
+
+def test_unpatch_without_patch_raises():
+    with pytest.raises(RuntimeError, match="without a matching patch"):
+        fastinit.unpatch()
+
+
+def test_patched_from_threads():
+    errors = []
+
+    def build():
+        try:
+            for _ in range(20):
+                with fastinit.patched():
+                    nn.Linear(8, 8)
+        except Exception as e:  # noqa: BLE001
+            errors.append(e)
+
+    threads = [threading.Thread(target=build) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and not fastinit.is_patched()
+    assert torch.nn.init.uniform_ is ORIGINAL["uniform_"]
+
+
+RANDOM_ATEN = {"uniform_", "normal_", "random_", "bernoulli_", "exponential_", "log_normal_",
+               "cauchy_", "geometric_", "randn", "rand", "randint", "randperm", "normal", "bernoulli"}
+
+
+class _OpLog(TorchDispatchMode):
+    def __init__(self):
+        super().__init__()
+        self.names = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.names.append(func._schema.name)
+        return func(*args, **(kwargs or {}))
+
+
+def _random_ops_while_building(build):
+    with fastinit.patched(), _OpLog() as log:
+        build()
+    stock_random = [n for n in log.names if n.startswith("aten::") and n.split("::")[1] in RANDOM_ATEN]
+    ours = [n for n in log.names if n.startswith("fastinit::")]
+    return stock_random, ours
+
+
+@pytest.mark.filterwarnings("ignore:enable_nested_tensor")
+def test_transformer_builds_without_stock_random_ops():
+    stock_random, ours = _random_ops_while_building(lambda: nn.Transformer(64, 4, 2, 2, 128))
+    assert stock_random == [] and ours
+
+
+def test_torchvision_resnet_builds_without_stock_random_ops():
+    models = pytest.importorskip("torchvision.models")
+    stock_random, ours = _random_ops_while_building(lambda: models.resnet50())
+    assert stock_random == [] and ours
+
+
+def test_transformers_gpt2_builds_without_stock_random_ops():
+    transformers = pytest.importorskip("transformers")
+    config = transformers.GPT2Config(n_layer=2, n_embd=64, n_head=4, vocab_size=1000, n_positions=64)
+    stock_random, ours = _random_ops_while_building(lambda: transformers.GPT2LMHeadModel(config))
+    assert stock_random == [] and ours
+
+
+def _zoo():
+    return nn.Sequential(
+        nn.Linear(40, 30), nn.Conv2d(3, 8, 3), nn.ConvTranspose1d(4, 6, 3), nn.Embedding(50, 12, padding_idx=3),
+        nn.LayerNorm(30), nn.BatchNorm2d(8), nn.GroupNorm(2, 8), nn.LSTM(12, 16, num_layers=2), nn.GRUCell(5, 7),
+        nn.Bilinear(5, 6, 7), nn.PReLU(4, init=0.3), nn.RMSNorm(9), nn.Linear(30, 10, bias=False),
+    )
+
+
+def test_batched_equals_module_by_module():
+    model = _zoo()
+    fastinit.reset_parameters(model, generator=torch.Generator().manual_seed(7))
+    reference = _zoo()
+    with fastinit.patched(), using_generator(torch.Generator().manual_seed(7)):
+        for module in reference.modules():
+            if hasattr(module, "reset_parameters"):
+                module.reset_parameters()
+    for (name, a), (_, b) in zip(model.state_dict().items(), reference.state_dict().items()):
+        assert_bitwise_equal(a.float(), b.float()) if a.is_floating_point() else torch.equal(a, b)
+
+
+def test_module_distributions():
+    torch.manual_seed(0)
+    linear, conv, emb, lstm = nn.Linear(512, 400), nn.Conv2d(64, 128, 3), nn.Embedding(4000, 64), nn.LSTM(64, 256)
+    mha, norm = nn.MultiheadAttention(256, 8), nn.BatchNorm1d(16)
+    for m in (linear, conv, emb, lstm, mha, norm):
+        with torch.no_grad():
+            for p in m.parameters():
+                p.fill_(float("nan"))
+        fastinit.reset_parameters(m)
+    assert_fits(linear.weight.detach(), scipy.stats.uniform(-1 / math.sqrt(512), 2 / math.sqrt(512)))
+    b = 1 / math.sqrt(512)
+    assert linear.bias.abs().max() <= b
+    bound = 1 / math.sqrt(64 * 9)
+    assert_fits(conv.weight.detach(), scipy.stats.uniform(-bound, 2 * bound))
+    assert_fits(emb.weight.detach(), scipy.stats.norm())
+    s = 1 / math.sqrt(256)
+    assert_fits(lstm.weight_ih_l0.detach(), scipy.stats.uniform(-s, 2 * s))
+    x = math.sqrt(6 / (256 + 3 * 256))
+    assert_fits(mha.in_proj_weight.detach(), scipy.stats.uniform(-x, 2 * x))
+    assert torch.all(mha.in_proj_bias == 0) and torch.all(mha.out_proj.bias == 0)
+    assert torch.all(norm.weight == 1) and torch.all(norm.bias == 0)
+
+
+@pytest.mark.filterwarnings("ignore:enable_nested_tensor")
+def test_transformer_uses_xavier_for_matrices():
+    model = nn.Transformer(64, 4, 1, 1, 256)
+    fastinit.reset_parameters(model)
+    w = model.encoder.layers[0].linear1.weight.detach()
+    bound = math.sqrt(6 / (64 + 256))
+    assert w.abs().max() <= bound and w.abs().max() > 0.95 * bound
+
+
+def test_rules_by_name_and_type():
+    model = nn.Sequential(nn.Linear(8, 8), nn.Sequential(nn.Linear(8, 8), nn.Linear(8, 8)), nn.LayerNorm(8))
+    fastinit.reset_parameters(model, rules={
+        "1.*.weight": fastinit.Constant(42.0),
+        nn.LayerNorm: {"weight": fastinit.Constant(3.0), "bias": fastinit.Constant(-1.0)},
+        "0.bias": fastinit.Normal(5.0, 0.0),
+    })
+    assert torch.all(model[1][0].weight == 42) and torch.all(model[1][1].weight == 42)
+    assert torch.all(model[2].weight == 3) and torch.all(model[2].bias == -1)
+    assert torch.all(model[0].bias == 5)
+    assert model[0].weight.abs().max() <= 1 / math.sqrt(8)
+
+
+def test_lazy_parameters_are_skipped_with_a_warning():
+    model = nn.Sequential(nn.LazyLinear(4), nn.Linear(4, 4))
+    with pytest.warns(UserWarning, match="uninitialized lazy parameters"):
+        fastinit.reset_parameters(model)
+
+
+class _Rotary(nn.Module):
+    def __init__(self, dim):
+        super().__init__()
+        self.register_buffer("inv_freq", 1.0 / (10000 ** (torch.arange(0, dim, 2).float() / dim)))
+        self.proj = nn.Linear(dim, dim)
+
+
+class _TiedLM(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Embedding(100, 16)
+        self.blocks = nn.Sequential(nn.Linear(16, 16), nn.LayerNorm(16), nn.BatchNorm1d(16))
+        self.head = nn.Linear(16, 100, bias=False)
+        self.head.weight = self.embed.weight
+
+
+def test_materialize_matches_reset_parameters_and_keeps_ties():
+    with torch.device("meta"):
+        lazy = _TiedLM()
+    fastinit.materialize(lazy, generator=torch.Generator().manual_seed(3))
+    eager = _TiedLM()
+    fastinit.reset_parameters(eager, generator=torch.Generator().manual_seed(3))
+    assert lazy.head.weight is lazy.embed.weight
+    for (name, a), (_, b) in zip(lazy.state_dict().items(), eager.state_dict().items()):
+        assert a.device.type == "cpu" and torch.equal(a, b), name
+    storages = {p.untyped_storage().data_ptr() for p in lazy.parameters()}
+    assert len(storages) == 1, "one flat allocation"
+    assert all(p.data_ptr() % 64 == 0 for p in lazy.parameters())
+    assert torch.all(lazy.blocks[2].running_var == 1) and lazy.blocks[2].num_batches_tracked == 0
+    optimizer = torch.optim.AdamW(lazy.parameters())
+    lazy(torch.tensor([[1, 2]])) if False else None
+    loss = lazy.head(lazy.blocks[0](lazy.embed(torch.tensor([1, 2])))).sum()
+    loss.backward()
+    optimizer.step()
+
+
+def test_materialize_refuses_buffers_it_cannot_recompute():
+    with torch.device("meta"):
+        model = _Rotary(8)
+    with pytest.raises(ValueError, match=r"inv_freq \(_Rotary\)"):
+        fastinit.materialize(model)
+    assert model.inv_freq.is_meta, "nothing allocated on refusal"
+    inv_freq = lambda t, g: t.copy_(1.0 / (10000 ** (torch.arange(0, 8, 2).float() / 8)))  # noqa: E731
+    fastinit.materialize(model, rules={"inv_freq": fastinit.Call(inv_freq)})
+    assert torch.allclose(model.inv_freq, _Rotary(8).inv_freq)
+
+
+def test_materialize_needs_meta():
+    with pytest.raises(ValueError, match="meta device"):
+        fastinit.materialize(nn.Linear(2, 2))
