@@ -10,6 +10,7 @@ in one batched op call.
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 
@@ -31,8 +32,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
-class Fill:
+class Fill(NamedTuple):
     """A resolved fill: `kind` is "uniform", "normal", "trunc_normal" (random,
     batched), "constant" (batched) or "call" (params = (fn,), run in order as
     fn(tensor, generator))."""

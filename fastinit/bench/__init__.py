@@ -1,0 +1,5 @@
+"""The benchmark suite (`python -m fastinit.bench`, `fastinit-bench`)."""
+
+from .report import main
+
+__all__ = ["main"]

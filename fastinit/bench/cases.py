@@ -1,0 +1,128 @@
+"""The benchmark cases: stock torch.nn.init against fastinit, each with the
+fill_(1.0) roofline of the same bytes, shared by `python -m fastinit.bench`
+and the pytest-benchmark suite in benchmarks/."""
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.init as stock
+from torch import nn
+
+import fastinit
+import fastinit.init as fast
+
+from .models import gpt2_like
+
+SIZES = {"small": (64, 64), "medium": (1024, 1024), "huge": (8192, 8192)}
+
+
+@dataclass
+class Case:
+    """One comparison. `setup()` returns (stock, fastinit, roofline) callables
+    and the bytes one call writes; each callable runs the operation once
+    (`calls` times for per-call cases)."""
+
+    name: str
+    size: str
+    setup: Callable
+    calls: int = 1
+    groups: tuple = field(default_factory=tuple)  # "default", "quick", "full"
+
+
+def _tensor_case(name, size, dtype, device, stock_fn, fast_fn, groups):
+    def setup():
+        tensor = torch.empty(SIZES[size], dtype=dtype, device=device)
+        calls = 200 if size == "small" else 1
+
+        def repeat(fn):
+            def run():
+                for _ in range(calls):
+                    fn(tensor)
+
+            return run
+
+        return repeat(stock_fn), repeat(fast_fn), repeat(lambda t: t.fill_(1.0)), tensor.numel() * tensor.element_size() * calls
+
+    return Case(f"{name}", size, setup, 200 if size == "small" else 1, groups)
+
+
+INITIALIZERS = {
+    "uniform_": (lambda t: stock.uniform_(t, -1, 1), lambda t: fast.uniform_(t, -1, 1)),
+    "normal_": (lambda t: stock.normal_(t, 0, 0.02), lambda t: fast.normal_(t, 0, 0.02)),
+    "trunc_normal_": (lambda t: stock.trunc_normal_(t, std=0.02), lambda t: fast.trunc_normal_(t, std=0.02)),
+    "trunc_normal_(std=1)": (lambda t: stock.trunc_normal_(t), lambda t: fast.trunc_normal_(t)),
+    "kaiming_uniform_": (lambda t: stock.kaiming_uniform_(t, a=math.sqrt(5)), lambda t: fast.kaiming_uniform_(t, a=math.sqrt(5))),
+    "kaiming_normal_": (stock.kaiming_normal_, fast.kaiming_normal_),
+    "xavier_uniform_": (stock.xavier_uniform_, fast.xavier_uniform_),
+    "xavier_normal_": (stock.xavier_normal_, fast.xavier_normal_),
+}
+
+
+def _orthogonal_case(device, groups):
+    def setup():
+        tensor = torch.empty(512, 512, device=device)
+        return (lambda: stock.orthogonal_(tensor), lambda: fast.orthogonal_(tensor),
+                lambda: tensor.fill_(1.0), tensor.numel() * 4)
+
+    return Case("orthogonal_", "medium", setup, 1, groups)
+
+
+def _many_linears_case(device, groups):
+    def setup():
+        model = nn.Sequential(*[nn.Linear(64, 64) for _ in range(1000)]).to(device)
+
+        def stock_reset():
+            for module in model:
+                module.reset_parameters()
+
+        nbytes = sum(p.numel() * 4 for p in model.parameters())
+        return stock_reset, lambda: fastinit.reset_parameters(model), lambda: [p.detach().fill_(1.0) for p in model.parameters()], nbytes
+
+    return Case("reset 1000 x Linear(64,64)", "2000 tensors", setup, 1, groups)
+
+
+def _model_case(layers, width, label, groups):
+    """Construction of a GPT-2-like stack: stock (eager) vs materialize."""
+
+    def setup():
+        nbytes = sum(p.numel() * 4 for p in gpt2_like(layers, width, device="meta").parameters())
+
+        def floor():  # the allocate-and-zero floor for the same bytes
+            flat = fastinit.model._allocate(nbytes, torch.device("cpu"))
+            flat.zero_()
+
+        return (lambda: gpt2_like(layers, width), lambda: fastinit.materialize(gpt2_like(layers, width, device="meta")),
+                floor, nbytes)
+
+    return Case(f"build GPT-2 {label} (materialize)", f"{layers}x{width}", setup, 1, groups)
+
+
+def _patched_model_case(layers, width, label, groups):
+    def setup():
+        nbytes = sum(p.numel() * 4 for p in gpt2_like(layers, width, device="meta").parameters())
+
+        def patched_build():
+            with fastinit.patched():
+                gpt2_like(layers, width)
+
+        return (lambda: gpt2_like(layers, width), patched_build, lambda: torch.zeros(nbytes // 4), nbytes)
+
+    return Case(f"build GPT-2 {label} (patched)", f"{layers}x{width}", setup, 1, groups)
+
+
+def all_cases(device: str = "cpu", dtype: torch.dtype = torch.float32) -> list[Case]:
+    cases = []
+    for name, (stock_fn, fast_fn) in INITIALIZERS.items():
+        cases.append(_tensor_case(name, "huge", dtype, device, stock_fn, fast_fn, ("default", "full")))
+        cases.append(_tensor_case(name, "medium", dtype, device, stock_fn, fast_fn, ("quick", "full")))
+    cases.append(_tensor_case("kaiming_uniform_ per call", "small", dtype, device, *INITIALIZERS["kaiming_uniform_"], ("default", "quick", "full")))
+    cases.append(_orthogonal_case(device, ("default", "full")))
+    cases.append(_many_linears_case(device, ("default", "quick", "full")))
+    if device == "cpu":
+        cases.append(_model_case(12, 768, "small", ("default", "full")))
+        cases.append(_patched_model_case(12, 768, "small", ("default", "full")))
+        cases.append(_model_case(48, 1600, "XL", ("full",)))
+        cases.append(_patched_model_case(48, 1600, "XL", ("full",)))
+    return cases
