@@ -81,6 +81,50 @@ void check_trunc_normal_args(at::TensorList tensors, at::IntArrayRef seeds,
   }
 }
 
+void check_mixture_args(at::TensorList tensors, at::IntArrayRef seeds,
+                        at::IntArrayRef counts, at::ArrayRef<double> probabilities,
+                        at::IntArrayRef kinds, at::ArrayRef<double> first,
+                        at::ArrayRef<double> second) {
+  check_batch_sizes("mixture_", tensors, seeds, {counts.size()});
+  int64_t total = 0;
+  for (const int64_t count : counts) {
+    TORCH_CHECK_VALUE(count >= 1 && count <= 8,
+                      "fastinit::mixture_ takes 1 to 8 components, but got ", count);
+    total += count;
+  }
+  TORCH_CHECK(probabilities.size() == static_cast<size_t>(total) &&
+                  kinds.size() == static_cast<size_t>(total) &&
+                  first.size() == static_cast<size_t>(total) &&
+                  second.size() == static_cast<size_t>(total),
+              "fastinit::mixture_: got ", total, " components but ",
+              probabilities.size(), " probabilities, ", kinds.size(), " kinds, ",
+              first.size(), " and ", second.size(), " parameters");
+  int64_t k = 0;
+  for (const int64_t count : counts) {
+    double sum = 0.0;
+    for (int64_t j = 0; j < count; ++j, ++k) {
+      TORCH_CHECK_VALUE(probabilities[k] >= 0.0 && std::isfinite(probabilities[k]),
+                        "fastinit::mixture_: probabilities must be finite and >= 0, but got ",
+                        probabilities[k]);
+      sum += probabilities[k];
+      TORCH_CHECK_VALUE(kinds[k] >= 0 && kinds[k] <= 2,
+                        "fastinit::mixture_: unknown component kind ", kinds[k]);
+      TORCH_CHECK_VALUE(std::isfinite(first[k]) && std::isfinite(second[k]),
+                        "fastinit::mixture_: component parameters must be finite, but got ",
+                        first[k], ", ", second[k]);
+      TORCH_CHECK_VALUE(kinds[k] != 1 || first[k] <= second[k],
+                        "fastinit::mixture_: a uniform component needs a <= b, but got a=",
+                        first[k], " > b=", second[k]);
+      TORCH_CHECK_VALUE(kinds[k] != 2 || second[k] >= 0.0,
+                        "fastinit::mixture_: a normal component needs std >= 0, but got std ",
+                        second[k]);
+    }
+    TORCH_CHECK_VALUE(std::fabs(sum - 1.0) <= 1e-6,
+                      "fastinit::mixture_: probabilities must sum to 1 (within 1e-6), but sum to ",
+                      sum);
+  }
+}
+
 void check_sparse_args(const at::Tensor& tensor, double sparsity, double std) {
   TORCH_CHECK_VALUE(tensor.dim() == 2,
                     "fastinit::sparse_: only tensors with 2 dimensions are "

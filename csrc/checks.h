@@ -21,6 +21,11 @@ void check_trunc_normal_args(at::TensorList tensors, at::IntArrayRef seeds,
                              at::ArrayRef<double> std, at::ArrayRef<double> a,
                              at::ArrayRef<double> b);
 
+void check_mixture_args(at::TensorList tensors, at::IntArrayRef seeds,
+                        at::IntArrayRef counts, at::ArrayRef<double> probabilities,
+                        at::IntArrayRef kinds, at::ArrayRef<double> first,
+                        at::ArrayRef<double> second);
+
 void check_sparse_args(const at::Tensor& tensor, double sparsity, double std);
 
 // The number of rows per column that sparse_ sets to zero.

@@ -18,4 +18,10 @@ TORCH_LIBRARY(fastinit, m) {
       "trunc_normal_(Tensor(a!)[] tensors, int[] seeds, float[] mean, "
       "float[] std, float[] a, float[] b) -> ()");
   m.def("sparse_(Tensor(a!) tensor, int seed, float sparsity, float std) -> ()");
+  // Tensor i has counts[i] components, listed in order across tensors:
+  // probability, kind (0 constant, 1 uniform, 2 normal) and two numbers
+  // (value, -), (a, b) or (mean, std).
+  m.def(
+      "mixture_(Tensor(a!)[] tensors, int[] seeds, int[] counts, "
+      "float[] probabilities, int[] kinds, float[] first, float[] second) -> ()");
 }

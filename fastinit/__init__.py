@@ -12,6 +12,7 @@ from .init import _calculate_fan_in_and_fan_out  # noqa: F401
 from .model import materialize, reset_parameters
 from .patching import is_patched, patch, patched, unpatch
 from .specs import *  # noqa: F401,F403
+from .specs import mixture_  # noqa: F401
 from .specs import __all__ as _specs_all
 
 __version__ = "0.1.0"

@@ -36,7 +36,24 @@ from .specs import Call, Constant, Fill, Init, Normal, Uniform, XavierNormal, Xa
 
 __all__ = ["reset_parameters", "materialize"]
 
-_RANDOM_KINDS = {"uniform": ops.uniform_, "normal": ops.normal_, "trunc_normal": ops.trunc_normal_}
+def _per_tensor(op):
+    """Calls a batched op whose parameters are one number per tensor."""
+    return lambda tensors, seeds, params: op(tensors, seeds, *map(list, zip(*params)))
+
+
+def _mixtures(tensors, seeds, params):
+    counts = [len(p[1]) for p in params]
+    flat = [[x for p in params for x in p[field]] for field in range(4)]
+    ops.mixture_(tensors, seeds, counts, *flat)
+
+
+# Random fill kinds: run(tensors, seeds, [fill.params per tensor]).
+_RANDOM_KINDS = {
+    "uniform": _per_tensor(ops.uniform_),
+    "normal": _per_tensor(ops.normal_),
+    "trunc_normal": _per_tensor(ops.trunc_normal_),
+    "mixture": _mixtures,
+}
 _ALIGNMENT = 64  # bytes between tensors of a materialized model
 
 
@@ -259,9 +276,8 @@ class _Plan:
             groups[(fill.kind, tensor.device)].append(index)
         with torch.no_grad():
             for (kind, _), indices in groups.items():
-                params = zip(*(self.items[i][1].params for i in indices))
                 _RANDOM_KINDS[kind]([self.items[i][0] for i in indices], [seed_of[i] for i in indices],
-                                    *map(list, params))
+                                    [self.items[i][1].params for i in indices])
             for tensor, fill in self.items:
                 if fill.kind == "constant":
                     tensor.fill_(fill.params[0])

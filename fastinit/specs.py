@@ -15,6 +15,7 @@ from typing import NamedTuple
 import torch
 
 from . import init as _init
+from ._ops import draw_seeds, ops, require_floating
 
 __all__ = [
     "Init",
@@ -29,6 +30,10 @@ __all__ = [
     "KaimingNormal",
     "Orthogonal",
     "Call",
+    "Mixture",
+    "FanScaled",
+    "masked",
+    "mixture_",
 ]
 
 
@@ -57,6 +62,8 @@ class Init:
             return _init.trunc_normal_(tensor, *fill.params, generator=generator)
         if fill.kind == "constant":
             return _init.constant_(tensor, *fill.params)
+        if fill.kind == "mixture":
+            return _fill_mixture(tensor, fill, generator)
         fill.params[0](tensor, generator)
         return tensor
 
@@ -172,3 +179,114 @@ class Call(Init):
 
     def resolve(self, tensor):
         return Fill("call", (self.fn,))
+
+
+# ------------------------------------------------------------------ mixtures
+_MIXTURE_KINDS = {"constant": 0, "uniform": 1, "normal": 2}
+
+
+class Mixture(Init):
+    """Each element picks component k with probability p_k and draws from
+    it, in one fused pass (Note [fused mixtures] in distributions.h).
+
+    `components` is a list of (probability, spec); the specs may be Uniform,
+    Normal, Constant, FanScaled versions of those, or Mixtures (flattened).
+    Probabilities must be >= 0 and sum to 1 within 1e-6 (no silent
+    renormalization); at most 8 components. Values are computed in float32
+    for every dtype.
+    """
+
+    def __init__(self, components):
+        components = list(components.components if isinstance(components, Mixture) else components)
+        if not components:
+            raise ValueError("fastinit.Mixture needs at least one (probability, spec) component")
+        for item in components:
+            if not (isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], Init)):
+                raise TypeError(f"fastinit.Mixture components are (probability, spec) pairs, got {item!r}")
+        self.components = tuple((float(p), spec) for p, spec in components)
+
+    def __repr__(self):
+        return f"Mixture({list(self.components)!r})"
+
+    def __eq__(self, other):
+        return isinstance(other, Mixture) and self.components == other.components
+
+    def __hash__(self):
+        return hash(self.components)
+
+    def resolve(self, tensor):
+        probabilities, kinds, firsts, seconds = [], [], [], []
+        for probability, spec in self.components:
+            fill = spec.resolve(tensor)
+            if fill.kind == "mixture":  # flatten a nested mixture
+                inner = zip(*fill.params)
+                for p, kind, first, second in inner:
+                    probabilities.append(probability * p)
+                    kinds.append(kind)
+                    firsts.append(first)
+                    seconds.append(second)
+                continue
+            if fill.kind not in _MIXTURE_KINDS:
+                raise NotImplementedError(
+                    f"fastinit.Mixture: {type(spec).__name__} components are not supported "
+                    "(use Uniform, Normal, Constant or their FanScaled forms)")
+            first, second = (fill.params[0], 0.0) if fill.kind == "constant" else fill.params
+            probabilities.append(probability)
+            kinds.append(_MIXTURE_KINDS[fill.kind])
+            firsts.append(first)
+            seconds.append(second)
+        return Fill("mixture", (tuple(probabilities), tuple(kinds), tuple(firsts), tuple(seconds)))
+
+
+def _fill_mixture(tensor, fill, generator):
+    require_floating("mixture_", tensor)
+    probabilities, kinds, firsts, seconds = fill.params
+    seeds = [0] if tensor.is_meta else draw_seeds(generator, 1)
+    with torch.no_grad():
+        ops.mixture_([tensor], seeds, [len(kinds)], list(probabilities), list(kinds), list(firsts), list(seconds))
+    return tensor
+
+
+def mixture_(tensor: torch.Tensor, components, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Fill `tensor` from a mixture (a `Mixture` or its list of (probability,
+    spec) components) in one pass. Bad input raises before any write."""
+    mixture = components if isinstance(components, Mixture) else Mixture(components)
+    return _fill_mixture(tensor, mixture.resolve(tensor), generator)
+
+
+def masked(base: Init, keep: float) -> Mixture:
+    """Keep a fraction `keep` of `base`'s values and zero the rest
+    (dropout-style sparse initialization)."""
+    return Mixture([(keep, base), (1.0 - keep, Constant(0.0))])
+
+
+@dataclass(frozen=True)
+class FanScaled(Init):
+    """`spec` in units of a tensor's fan-based scale: its bounds, mean, std
+    or value multiplied by the std Kaiming (gain / sqrt(fan)) or Xavier
+    (gain * sqrt(2 / (fan_in + fan_out))) initialization would use.
+    E.g. FanScaled(Uniform(-1, 1), "kaiming") is U(-s, s), s the Kaiming std.
+    """
+
+    spec: Init
+    by: str = "kaiming"
+    mode: str = "fan_in"
+    gain: float = 1.0
+
+    def resolve(self, tensor):
+        fan_in, fan_out = _init._calculate_fan_in_and_fan_out(tensor)
+        if self.by == "kaiming":
+            fan = _init._calculate_correct_fan(tensor, self.mode)
+            unit = self.gain / math.sqrt(fan)
+        elif self.by == "xavier":
+            unit = self.gain * math.sqrt(2.0 / float(fan_in + fan_out))
+        else:
+            raise ValueError(f"fastinit.FanScaled: by must be 'kaiming' or 'xavier', got {self.by!r}")
+        fill = self.spec.resolve(tensor)
+        if fill.kind == "mixture":
+            probabilities, kinds, firsts, seconds = fill.params
+            return Fill("mixture", (probabilities, kinds, tuple(f * unit for f in firsts),
+                                    tuple(s * unit for s in seconds)))
+        if fill.kind == "call":
+            raise NotImplementedError(f"fastinit.FanScaled cannot scale {type(self.spec).__name__}")
+        return Fill(fill.kind, tuple(p * unit for p in fill.params))

@@ -7,13 +7,14 @@ import pytest
 import scipy.stats
 import torch
 
+import fastinit
 import fastinit.init as fi
 from conftest import FLOAT_DTYPES, assert_bitwise_equal
 from fastinit import _C
 from fastinit._ops import ops
 from stats import assert_fits
 
-OPS = ["uniform_", "normal_", "trunc_normal_", "sparse_"]
+OPS = ["uniform_", "normal_", "trunc_normal_", "sparse_", "mixture_"]
 
 
 @pytest.mark.skipif(not _C.BUILT_WITH_CUDA, reason="this build of fastinit has no CUDA kernels (FASTINIT_CUDA=0 or no CUDA toolkit)")
@@ -34,6 +35,7 @@ CALLS = {
     "kaiming_uniform_": lambda t, g: fi.kaiming_uniform_(t, a=math.sqrt(5), generator=g),
     "xavier_normal_": lambda t, g: fi.xavier_normal_(t, generator=g),
     "sparse_": lambda t, g: fi.sparse_(t, 0.3, generator=g),
+    "mixture_": lambda t, g: fastinit.mixture_(t, [(0.5, fastinit.Normal(0, 1)), (0.5, fastinit.Uniform(2, 3))], generator=g),
 }
 
 
@@ -48,7 +50,7 @@ def _fill(name, tensor, seed=17):
 def test_cuda_equals_cpu(name, dtype):
     cpu = _fill(name, torch.empty(257, 131, dtype=dtype))
     gpu = _fill(name, torch.empty(257, 131, dtype=dtype, device="cuda")).cpu()
-    exact = dtype != torch.float64 or name in ("uniform_", "kaiming_uniform_")
+    exact = dtype != torch.float64 or name in ("uniform_", "kaiming_uniform_", "mixture_")
     if exact:  # float32 math is the same IEEE operations on both devices
         assert_bitwise_equal(gpu, cpu)
     else:  # float64 normals use each device's libm

@@ -14,6 +14,7 @@ from conftest import assert_bitwise_equal
 SCRIPT = r"""
 import sys, warnings
 import torch
+import fastinit
 import fastinit.init as fi
 warnings.simplefilter("ignore")
 cases = {}
@@ -27,6 +28,8 @@ for dtype in (torch.float32, torch.bfloat16, torch.float16, torch.float64):
     cases[f"kaiming-{name}"] = fi.kaiming_normal_(torch.empty(301, 333, dtype=dtype).t(), generator=g())
     for a, b in ((-2.0, 2.0), (-0.3, 0.5), (3.0, 3.5), (-9.0, -8.0), (1.0, float("inf"))):
         cases[f"trunc[{a},{b}]-{name}"] = fi.trunc_normal_(t(), 0.0, 1.0, a, b, generator=g())
+    cases[f"mixture-{name}"] = fastinit.mixture_(t(), [(0.3, fastinit.Normal(1, 2)), (0.2, fastinit.Constant(4)),
+                                                     (0.5, fastinit.Uniform(-1, 0))], generator=g())
 cases["kernels"] = torch.ops.fastinit.cpu_kernels()
 torch.save(cases, sys.argv[1])
 """

@@ -265,6 +265,26 @@ void trunc_normal_(at::TensorList tensors, at::IntArrayRef seeds,
   plan.run();
 }
 
+// Note [fused mixtures] in distributions.h; every dtype computed in float32.
+void mixture_(at::TensorList tensors, at::IntArrayRef seeds, at::IntArrayRef counts,
+              at::ArrayRef<double> probabilities, at::IntArrayRef kinds,
+              at::ArrayRef<double> first, at::ArrayRef<double> second) {
+  check_mixture_args(tensors, seeds, counts, probabilities, kinds, first, second);
+  FillPlan plan;
+  int64_t offset = 0;
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    const int count = static_cast<int>(counts[i]);
+    const MixtureParams p = MixtureParams::make(
+        key_of(seeds[i]), count, probabilities.data() + offset, kinds.data() + offset,
+        first.data() + offset, second.data() + offset);
+    offset += count;
+    add_float(plan, tensors[i], [p](int64_t start, int64_t count, float* out) {
+      kernels().mixture(p, start, count, out);
+    });
+  }
+  plan.run();
+}
+
 // Note [sparse_ zero pattern] in distributions.h.
 void sparse_(const at::Tensor& tensor, int64_t seed, double sparsity,
              double std) {
@@ -312,6 +332,7 @@ TORCH_LIBRARY_IMPL(fastinit, CPU, m) {
   m.impl("normal_", &normal_);
   m.impl("trunc_normal_", &trunc_normal_);
   m.impl("sparse_", &sparse_);
+  m.impl("mixture_", &mixture_);
 }
 
 TORCH_LIBRARY_FRAGMENT(fastinit, m) {

@@ -24,6 +24,8 @@ struct KernelTable {
                  float* out);
   void (*trunc_normal)(const TruncNormalParams<float>& p, int64_t start,
                        int64_t count, float* out);
+  void (*mixture)(const MixtureParams& p, int64_t start, int64_t count,
+                  float* out);
   // Round float32 to bfloat16 / float16 bits (nearest even); null where the
   // caller should use c10's scalar conversions (same results).
   void (*to_bfloat16)(const float* in, int64_t count, uint16_t* out);

@@ -66,6 +66,13 @@ void normal(const NormalParams<float>& p, int64_t start, int64_t count,
   });
 }
 
+template <class S>
+void mixture(const MixtureParams& p, int64_t start, int64_t count, float* out) {
+  fill_by_groups<S>(start, count, out, [&](uint64_t group, auto& v) {
+    mixture_lanes<S, S::kInterleave>(p, group, v);
+  });
+}
+
 // The first attempt for every element in vectors, then the rejected ones
 // (NaN marks them) again and again, W at a time, from a pending list.
 template <class S>
@@ -175,8 +182,8 @@ void to_half(const float* in, int64_t count, uint16_t* out) {
 // The kernel table of policy S; float16 conversion only where S has one.
 template <class S>
 cpu::KernelTable make_table(const char* name) {
-  cpu::KernelTable table{name, &uniform<S>, &normal<S>, &trunc_normal<S>,
-                         &to_bfloat16, nullptr};
+  cpu::KernelTable table{name,        &uniform<S>, &normal<S>, &trunc_normal<S>,
+                         &mixture<S>, &to_bfloat16, nullptr};
   if constexpr (requires(const float* in, uint16_t* out) { S::to_half(in, out); }) {
     table.to_half = &to_half<S>;
   }

@@ -52,6 +52,8 @@ __device__ inline scalar_t from_float(float x);
 template <>
 __device__ inline float from_float<float>(float x) { return x; }
 template <>
+__device__ inline double from_float<double>(float x) { return x; }
+template <>
 __device__ inline at::Half from_float<at::Half>(float x) {
   return at::Half(__float2half_rn(x));
 }
@@ -98,6 +100,7 @@ using S = ScalarLanes;
 template <typename P, void (*kLanes)(const P&, uint64_t, float (&)[1][4])>
 struct GroupOfFour {
   using Params = P;
+  using Value = float;
   static constexpr int kGroup = 4;
   __device__ static void group(const P& p, uint64_t g, float* out) {
     float v[1][4];
@@ -108,11 +111,13 @@ struct GroupOfFour {
 
 using UniformF32 = GroupOfFour<UniformParams<float>, &uniform_lanes<S, 1>>;
 using NormalF32 = GroupOfFour<NormalParams<float>, &normal_lanes<S, 1>>;
+using MixtureF32 = GroupOfFour<MixtureParams, &mixture_lanes<S, 1>>;
 
 // The CPU's order: the first attempt for the group, then the retries of
 // each rejected element (Note [exact truncated normal]).
 struct TruncNormalF32 {
   using Params = TruncNormalParams<float>;
+  using Value = float;
   static constexpr int kGroup = 4;
   __device__ static void group(const Params& p, uint64_t g, float* out) {
     float v[1][4];
@@ -138,6 +143,7 @@ struct TruncNormalF32 {
 
 struct UniformF64 {
   using Params = UniformParams<double>;
+  using Value = double;
   static constexpr int kGroup = 2;
   __device__ static void group(const Params& p, uint64_t g, double* out) {
     uniform_group_f64(p, g, out);
@@ -146,6 +152,7 @@ struct UniformF64 {
 
 struct NormalF64 {
   using Params = NormalParams<double>;
+  using Value = double;
   static constexpr int kGroup = 2;
   __device__ static void group(const Params& p, uint64_t g, double* out) {
     normal_group_f64(p, g, out);
@@ -154,6 +161,7 @@ struct NormalF64 {
 
 struct TruncNormalF64 {
   using Params = TruncNormalParams<double>;
+  using Value = double;
   static constexpr int kGroup = 1;
   __device__ static void group(const Params& p, uint64_t g, double* out) {
     out[0] = trunc_normal_element_f64(p, g);
@@ -165,7 +173,7 @@ template <typename Dist, typename scalar_t>
 __global__ void __launch_bounds__(kThreads)
     fill_kernel(const Slot<typename Dist::Params>* slots,
                 const int64_t* first_blocks, int num_slots) {
-  using T = std::conditional_t<std::is_same_v<scalar_t, double>, double, float>;
+  using T = typename Dist::Value;
   // The slot of this block: the last one whose first block is <= ours.
   int lo = 0, hi = num_slots - 1;
   while (lo < hi) {
@@ -305,6 +313,22 @@ void trunc_normal_(at::TensorList tensors, at::IntArrayRef seeds, at::ArrayRef<d
       });
 }
 
+// Note [fused mixtures]; float64 outputs are computed in float32 too.
+void mixture_(at::TensorList tensors, at::IntArrayRef seeds, at::IntArrayRef counts,
+              at::ArrayRef<double> probabilities, at::IntArrayRef kinds,
+              at::ArrayRef<double> first, at::ArrayRef<double> second) {
+  check_mixture_args(tensors, seeds, counts, probabilities, kinds, first, second);
+  std::vector<int64_t> offsets(tensors.size() + 1, 0);
+  for (size_t i = 0; i < tensors.size(); ++i) offsets[i + 1] = offsets[i] + counts[i];
+  const auto make = [&](size_t i) {
+    const int64_t o = offsets[i];
+    return MixtureParams::make(key_of(seeds[i]), static_cast<int>(counts[i]),
+                               probabilities.data() + o, kinds.data() + o, first.data() + o,
+                               second.data() + o);
+  };
+  fill_all<MixtureF32, MixtureF32>(tensors, make, make);
+}
+
 // The values on the device, the zero pattern chosen on the host with the
 // CPU's function (Note [sparse_ zero pattern]) and scattered without a sync.
 void sparse_(const at::Tensor& tensor, int64_t seed, double sparsity, double std) {
@@ -346,6 +370,7 @@ TORCH_LIBRARY_IMPL(fastinit, CUDA, m) {
   m.impl("normal_", &normal_);
   m.impl("trunc_normal_", &trunc_normal_);
   m.impl("sparse_", &sparse_);
+  m.impl("mixture_", &mixture_);
 }
 
 }  // namespace fastinit::cuda

@@ -23,6 +23,12 @@ void trunc_normal_(at::TensorList tensors, at::IntArrayRef seeds,
   check_trunc_normal_args(tensors, seeds, mean, std, a, b);
 }
 
+void mixture_(at::TensorList tensors, at::IntArrayRef seeds, at::IntArrayRef counts,
+              at::ArrayRef<double> probabilities, at::IntArrayRef kinds,
+              at::ArrayRef<double> first, at::ArrayRef<double> second) {
+  check_mixture_args(tensors, seeds, counts, probabilities, kinds, first, second);
+}
+
 void sparse_(const at::Tensor& tensor, int64_t /*seed*/, double sparsity,
              double std) {
   check_sparse_args(tensor, sparsity, std);
@@ -35,6 +41,7 @@ TORCH_LIBRARY_IMPL(fastinit, Meta, m) {
   m.impl("normal_", &normal_);
   m.impl("trunc_normal_", &trunc_normal_);
   m.impl("sparse_", &sparse_);
+  m.impl("mixture_", &mixture_);
 }
 
 }  // namespace fastinit::meta

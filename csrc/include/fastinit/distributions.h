@@ -216,6 +216,52 @@ FASTINIT_INLINE void trunc_normal_retry_lanes(
   }
 }
 
+// ------------------------------------------------------------ mixtures
+// Note [fused mixtures]
+// ~~~~~~~~~~~~~~~~~~~~~
+// A mixture element takes two random words: word i % 4 of block i / 4 of the
+// value stream picks the component (compared with cumulative thresholds in
+// units of 2^-32), and word i % 4 of block i / 4 of the mixture-value
+// stream gives its value: a uniform from it, or a normal from the
+// Box-Muller pair it belongs to (words (0, 1) and (2, 3), as normal_). One
+// pass, no temporaries, the value a pure function of (seed, i).
+template <class S, int N>
+FASTINIT_INLINE void mixture_lanes(const MixtureParams& p, uint64_t first_group,
+                                   typename S::F (&out)[N][4]) {
+  using F = typename S::F;
+  lanes::Block<S> choices[N], values[N];
+  philox_blocks<S, N>(p.key, first_group, 0, Stream::kValues, choices);
+  philox_blocks<S, N>(p.key, first_group, 0, Stream::kMixtureValues, values);
+  for (int n = 0; n < N; ++n) {
+    F z[4] = {};
+    if (p.any_normal) {
+      standard_normal_lanes<S>(values[n], z);
+    }
+    for (int j = 0; j < 4; ++j) {
+      const F u = lanes::unit_co<S>(values[n].x[j]);
+      F value = S::splat_f(0.0f);
+      // From the last component to the first, so the first whose
+      // threshold the choice is below wins.
+      for (int k = p.count - 1; k >= 0; --k) {
+        F candidate;
+        if (p.kind[k] == MixtureParams::kConstant) {
+          candidate = S::splat_f(p.first[k]);
+        } else if (p.kind[k] == MixtureParams::kUniform) {
+          candidate = u * S::splat_f(p.second[k]) + S::splat_f(p.first[k]);
+        } else {
+          candidate = S::splat_f(p.second[k]) * z[j] + S::splat_f(p.first[k]);
+        }
+        if (k == p.count - 1) {
+          value = candidate;
+        } else {
+          value = (choices[n].x[j] < S::splat_u(p.threshold[k])) ? candidate : value;
+        }
+      }
+      out[n][j] = value;
+    }
+  }
+}
+
 // ------------------------------------------------------------ float64
 // Two elements per block, 53-bit uniforms; the platform's log/sin/cos.
 

@@ -24,6 +24,7 @@ enum class Stream : uint32_t {
   kValues = 0,
   kSparsePattern = 1,
   kAcceptance = 2,
+  kMixtureValues = 3,
 };
 
 // U(low, low + range).
@@ -96,6 +97,44 @@ struct TruncNormalParams {
     p.lambda = static_cast<T>(lambda);
     p.a = static_cast<T>(a);
     p.b = static_cast<T>(b);
+    return p;
+  }
+};
+
+// A mixture: element i picks component k with probability p_k and draws
+// from it (Note [fused mixtures] in distributions.h). float32-computed.
+struct MixtureParams {
+  static constexpr int kMaxComponents = 8;
+  enum Kind : uint32_t { kConstant = 0, kUniform = 1, kNormal = 2 };
+
+  PhiloxKey key;
+  int count;
+  // A choice word below threshold[k] (and not below an earlier one) picks
+  // component k; the last component takes every remaining word.
+  uint32_t threshold[kMaxComponents];
+  uint32_t kind[kMaxComponents];
+  float first[kMaxComponents];   // constant value, uniform low, normal mean
+  float second[kMaxComponents];  // -, uniform range, normal std
+  bool any_normal;
+
+  // Host-side setup from probabilities summing to 1 (checked by the caller)
+  // and per-component (kind, first, second) with uniform given as (a, b).
+  static MixtureParams make(PhiloxKey key, int count, const double* probability,
+                            const int64_t* kinds, const double* firsts,
+                            const double* seconds) {
+    MixtureParams p{};
+    p.key = key;
+    p.count = count;
+    double cumulative = 0.0;
+    for (int k = 0; k < count; ++k) {
+      cumulative += probability[k];
+      const double scaled = std::floor(cumulative * 4294967296.0);
+      p.threshold[k] = scaled >= 4294967295.0 ? 0xFFFFFFFFu : static_cast<uint32_t>(scaled);
+      p.kind[k] = static_cast<uint32_t>(kinds[k]);
+      p.first[k] = static_cast<float>(firsts[k]);
+      p.second[k] = static_cast<float>(kinds[k] == kUniform ? seconds[k] - firsts[k] : seconds[k]);
+      p.any_normal = p.any_normal || kinds[k] == kNormal;
+    }
     return p;
   }
 };
