@@ -73,6 +73,8 @@ struct Avx2Lanes {
   static F bits_to_float(U x) { return F(x); }
   static U float_bits(F x) { return U(x); }
 
+  static bool any(M m) { return _mm256_movemask_ps(__m256(m)) != 0; }
+
   // Writes the lanes of `values` where `where` holds to dst[0, k), packed,
   // and returns k; may write up to kWidth entries.
   static int append_where(uint32_t* dst, M where, U values) {

@@ -58,6 +58,8 @@ struct Avx512Lanes {
   static F bits_to_float(U x) { return F(x); }
   static U float_bits(F x) { return U(x); }
 
+  static bool any(M m) { return _mm512_movepi32_mask(__m512i(m)) != 0; }
+
   // Writes the lanes of `values` where `where` holds to dst[0, k), packed,
   // and returns k; may write up to kWidth entries. (Compress in a register:
   // the memory form of vpcompressd is slow on AMD.)

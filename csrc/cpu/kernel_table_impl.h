@@ -89,7 +89,16 @@ void trunc_normal(const TruncNormalParams<float>& p, int64_t start,
       },
       [&](int64_t offset, int64_t length, auto& v) {
         // NaN marks a rejection; element 4 l + j of vector n is lane l of
-        // v[n][j].
+        // v[n][j]. Most steps reject nothing: test that first.
+        typename S::M rejected = v[0][0] != v[0][0];
+        for (int n = 0; n < S::kInterleave; ++n) {
+          for (int j = 0; j < 4; ++j) {
+            rejected = rejected | (v[n][j] != v[n][j]);
+          }
+        }
+        if (!S::any(rejected)) {
+          return;
+        }
         const int64_t before = num_pending;
         for (int n = 0; n < S::kInterleave; ++n) {
           for (int j = 0; j < 4; ++j) {

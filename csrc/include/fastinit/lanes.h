@@ -10,8 +10,8 @@
 //   S::splat_u/i/f, S::mul_hi_lo, S::fma, S::sqrt, S::to_float (int32 ->
 //   float, rounded), S::truncate (float -> int32 toward zero), and the
 //   reinterpretations S::bits_to_float, S::float_bits, S::to_int (uint32 ->
-//   int32), S::to_uint (int32 -> uint32); S::append_where (packs the lanes
-//   where a comparison holds into memory), S::load_u, S::store and S::store4 (memory)
+//   int32), S::to_uint (int32 -> uint32); S::any (a comparison holds in some
+//   lane), S::append_where (packs the lanes where it holds into memory), S::load_u, S::store and S::store4 (memory)
 // plus the operators +, -, *, /, &, |, ^, >>, <, <= and ?: that scalars and
 // GCC vectors share. The CPU instantiates it for its scalar, AVX2 and AVX-512
 // policies (csrc/cpu/), CUDA for its per-thread scalar policy. Each step is

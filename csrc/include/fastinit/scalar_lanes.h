@@ -70,6 +70,8 @@ struct ScalarLanes {
 #endif
   }
 
+  static FASTINIT_INLINE bool any(M m) { return m; }
+
   // Writes `value` to dst[0] and returns 1 where `where` holds, else 0.
   static FASTINIT_INLINE int append_where(uint32_t* dst, M where, U value) {
     *dst = value;
