@@ -85,6 +85,8 @@ def measure(case, repeat: int, device: str) -> dict:
 def _ms(seconds: float, calls: int) -> str:
     if calls > 1:
         return f"{seconds / calls * 1e6:.1f} µs/call"
+    if seconds < 1e-3:
+        return f"{seconds * 1e6:.0f} µs"
     return f"{seconds * 1e3:.1f} ms"
 
 
