@@ -26,6 +26,8 @@ void check_mixture_args(at::TensorList tensors, at::IntArrayRef seeds,
                         at::IntArrayRef kinds, at::ArrayRef<double> first,
                         at::ArrayRef<double> second);
 
+void check_orthogonal_args(at::TensorList destinations, const at::Tensor& gaussians);
+
 void check_sparse_args(const at::Tensor& tensor, double sparsity, double std);
 
 // The number of rows per column that sparse_ sets to zero.

@@ -18,6 +18,10 @@ TORCH_LIBRARY(fastinit, m) {
       "trunc_normal_(Tensor(a!)[] tensors, int[] seeds, float[] mean, "
       "float[] std, float[] a, float[] b) -> ()");
   m.def("sparse_(Tensor(a!) tensor, int seed, float sparsity, float std) -> ()");
+  // Destination i becomes the orthogonal factor of gaussians[i] (its rows x
+  // cols shape; the QR is taken of the transpose when rows < cols), with
+  // torch's sign correction and times gain.
+  m.def("orthogonal_from_(Tensor(a!)[] destinations, Tensor gaussians, float gain) -> ()");
   // Tensor i has counts[i] components, listed in order across tensors:
   // probability, kind (0 constant, 1 uniform, 2 normal) and two numbers
   // (value, -), (a, b) or (mean, std).

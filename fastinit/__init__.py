@@ -10,6 +10,7 @@ from .init import *  # noqa: F401,F403
 from .init import __all__ as _init_all
 from .init import _calculate_fan_in_and_fan_out  # noqa: F401
 from .model import materialize, reset_parameters
+from .batched import batched_orthogonal_
 from .patching import is_patched, patch, patched, unpatch
 from .specs import *  # noqa: F401,F403
 from .specs import mixture_  # noqa: F401
@@ -23,4 +24,6 @@ __all__ = list(_init_all) + list(_specs_all) + [
     "is_patched",
     "reset_parameters",
     "materialize",
+    "batched_orthogonal_",
+    "mixture_",
 ]

@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 from typing_extensions import ParamSpec
 
-from ._ops import draw_seeds, fill_normal, fill_trunc_normal, fill_uniform, require_floating, resolve_generator
+from ._ops import draw_seeds, fill_normal, fill_trunc_normal, fill_uniform, ops, require_floating, resolve_generator
 
 __all__ = [
     "calculate_gain",
@@ -327,29 +327,35 @@ def orthogonal_(
 ) -> Tensor:
     """Fill `tensor` with a (semi) orthogonal matrix (trailing dims flattened).
 
-    QR of a gaussian matrix with torch's sign correction. float16/bfloat16
-    destinations are computed in float32 and rounded once.
+    QR of a gaussian matrix with torch's sign correction; float16/bfloat16
+    destinations are computed in float32 and rounded once. The same path as
+    fastinit.batched_orthogonal_ with one matrix.
     """
     if tensor.ndimension() < 2:
         raise ValueError("Only tensors with 2 or more dimensions are supported")
     if tensor.numel() == 0 or tensor.is_meta:
         return tensor
     require_floating("orthogonal_", tensor)
-    rows = tensor.size(0)
-    cols = tensor.numel() // rows
-    work_dtype = tensor.dtype if tensor.dtype == torch.float64 else torch.float32
-    with torch.no_grad():
-        gaussian = torch.empty((rows, cols), dtype=work_dtype, device=tensor.device)
-        _normal("orthogonal_", gaussian, 0.0, 1.0, generator)
-        if rows < cols:
-            gaussian = gaussian.t()
-        q, r = torch.linalg.qr(gaussian)
-        # Make Q Haar-distributed (Mezzadri, arXiv:math-ph/0609050), scaled.
-        q.mul_(torch.diagonal(r).sign().mul_(gain))
-        if rows < cols:
-            q = q.t()
-        tensor.copy_(q.reshape(tensor.shape))
+    _orthogonal_matrices([tensor], gain, generator)
     return tensor
+
+
+def _orthogonal_matrices(matrices: list[Tensor], gain: float, generator) -> None:
+    """Fill each of `matrices` (rows x trailing dims, non-empty, floating)
+    with gain times an orthogonal matrix: one seed per matrix in order, then
+    per group of equal shapes one batched gaussian fill and one fused QR op."""
+    seeds = draw_seeds(generator, len(matrices))
+    groups: dict[tuple, list[int]] = {}
+    for index, matrix in enumerate(matrices):
+        work_dtype = torch.float64 if matrix.dtype == torch.float64 else torch.float32
+        key = (matrix.size(0), matrix.numel() // matrix.size(0), matrix.device, work_dtype)
+        groups.setdefault(key, []).append(index)
+    with torch.no_grad():
+        for (rows, cols, device, work_dtype), indices in groups.items():
+            gaussians = torch.empty((len(indices), rows, cols), dtype=work_dtype, device=device)
+            count = len(indices)
+            ops.normal_(list(gaussians.unbind(0)), [seeds[i] for i in indices], [0.0] * count, [1.0] * count)
+            ops.orthogonal_from_([matrices[i] for i in indices], gaussians, float(gain))
 
 
 def sparse_(

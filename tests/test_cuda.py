@@ -14,7 +14,7 @@ from fastinit import _C
 from fastinit._ops import ops
 from stats import assert_fits
 
-OPS = ["uniform_", "normal_", "trunc_normal_", "sparse_", "mixture_"]
+OPS = ["uniform_", "normal_", "trunc_normal_", "sparse_", "mixture_", "orthogonal_from_"]
 
 
 @pytest.mark.skipif(not _C.BUILT_WITH_CUDA, reason="this build of fastinit has no CUDA kernels (FASTINIT_CUDA=0 or no CUDA toolkit)")

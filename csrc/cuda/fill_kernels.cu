@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "../checks.h"
+#include "../orthogonal_qr.h"
 #include "fastinit/distributions.h"
 #include "fastinit/layout.h"
 #include "fastinit/scalar_lanes.h"
@@ -329,6 +330,15 @@ void mixture_(at::TensorList tensors, at::IntArrayRef seeds, at::IntArrayRef cou
   fill_all<MixtureF32, MixtureF32>(tensors, make, make);
 }
 
+// One matrix after the other: each at::linalg_qr runs on the device.
+void orthogonal_from_(at::TensorList destinations, const at::Tensor& gaussians, double gain) {
+  check_orthogonal_args(destinations, gaussians);
+  const c10::cuda::OptionalCUDAGuard guard(gaussians.device());
+  for (size_t i = 0; i < destinations.size(); ++i) {
+    write_orthogonal(destinations[i], gaussians[static_cast<int64_t>(i)], gain);
+  }
+}
+
 // The values on the device, the zero pattern chosen on the host with the
 // CPU's function (Note [sparse_ zero pattern]) and scattered without a sync.
 void sparse_(const at::Tensor& tensor, int64_t seed, double sparsity, double std) {
@@ -371,6 +381,7 @@ TORCH_LIBRARY_IMPL(fastinit, CUDA, m) {
   m.impl("trunc_normal_", &trunc_normal_);
   m.impl("sparse_", &sparse_);
   m.impl("mixture_", &mixture_);
+  m.impl("orthogonal_from_", &orthogonal_from_);
 }
 
 }  // namespace fastinit::cuda

@@ -29,6 +29,11 @@ void mixture_(at::TensorList tensors, at::IntArrayRef seeds, at::IntArrayRef cou
   check_mixture_args(tensors, seeds, counts, probabilities, kinds, first, second);
 }
 
+void orthogonal_from_(at::TensorList destinations, const at::Tensor& gaussians,
+                      double /*gain*/) {
+  check_orthogonal_args(destinations, gaussians);
+}
+
 void sparse_(const at::Tensor& tensor, int64_t /*seed*/, double sparsity,
              double std) {
   check_sparse_args(tensor, sparsity, std);
@@ -42,6 +47,7 @@ TORCH_LIBRARY_IMPL(fastinit, Meta, m) {
   m.impl("trunc_normal_", &trunc_normal_);
   m.impl("sparse_", &sparse_);
   m.impl("mixture_", &mixture_);
+  m.impl("orthogonal_from_", &orthogonal_from_);
 }
 
 }  // namespace fastinit::meta
