@@ -85,18 +85,19 @@ void fill_one(const Handle& handle, const at::Tensor& tensor,
   handle.call({tensor}, {seed}, at::ArrayRef<double>(params)...);
 }
 
-// A byte tensor of `nbytes` for fastinit.materialize: 2 MiB-aligned with
-// transparent huge pages advised (where the kernel allows: a fresh 4 KiB
-// page fault costs more than filling the page), and left untouched, so the
-// parallel fill that follows faults it in on every thread.
-at::Tensor empty_huge_pages(int64_t nbytes) {
-  TORCH_CHECK(nbytes > 0, "fastinit: empty_huge_pages needs nbytes > 0, got ", nbytes);
+// A byte tensor of `nbytes` for fastinit.materialize: 2 MiB-aligned, with
+// transparent huge pages advised if `advise_huge_pages`, and left untouched,
+// so the parallel fill that follows faults it in on every thread.
+at::Tensor empty_flat(int64_t nbytes, bool advise_huge_pages) {
+  TORCH_CHECK(nbytes > 0, "fastinit: empty_flat needs nbytes > 0, got ", nbytes);
   constexpr size_t kHugePage = size_t{2} << 20;
   const size_t size = (static_cast<size_t>(nbytes) + kHugePage - 1) / kHugePage * kHugePage;
   void* data = std::aligned_alloc(kHugePage, size);
   TORCH_CHECK(data != nullptr, "fastinit: could not allocate ", size, " bytes");
 #ifdef MADV_HUGEPAGE
-  madvise(data, size, MADV_HUGEPAGE);  // advice only; failure is harmless
+  if (advise_huge_pages) {
+    madvise(data, size, MADV_HUGEPAGE);  // advice only; failure is harmless
+  }
 #endif
   return at::from_blob(data, {nbytes}, [](void* p) { std::free(p); },
                        at::TensorOptions().dtype(at::kByte));
@@ -112,7 +113,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.attr("BUILT_WITH_CUDA") = false;
 #endif
   m.def("draw_seeds", &fastinit::draw_seeds, py::arg("generator"), py::arg("count"));
-  m.def("empty_huge_pages", &fastinit::empty_huge_pages, py::arg("nbytes"));
+  m.def("empty_flat", &fastinit::empty_flat, py::arg("nbytes"), py::arg("advise_huge_pages"));
   using fastinit::fill_one;
   m.def("fill_uniform", [](const at::Tensor& t, const py::object& g, double a, double b) {
     fill_one(fastinit::uniform_op(), t, g, a, b);

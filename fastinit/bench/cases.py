@@ -60,13 +60,37 @@ INITIALIZERS = {
 }
 
 
-def _orthogonal_case(device, groups):
-    def setup():
-        tensor = torch.empty(512, 512, device=device)
-        return (lambda: stock.orthogonal_(tensor), lambda: fast.orthogonal_(tensor),
-                lambda: tensor.fill_(1.0), tensor.numel() * 4)
+def _orthogonal_case(count, n, device, groups):
+    """A loop of stock orthogonal_ against one batched_orthogonal_."""
 
-    return Case("orthogonal_", "medium", setup, 1, groups)
+    def setup():
+        stack = torch.empty(count, n, n, device=device)
+
+        def stock_loop():
+            for matrix in stack:
+                stock.orthogonal_(matrix)
+
+        return (stock_loop, lambda: fastinit.batched_orthogonal_(stack), lambda: stack.fill_(1.0),
+                stack.numel() * 4)
+
+    return Case("orthogonal_ (batched)", f"{count} x {n}x{n}", setup, 1, groups)
+
+
+D2L = fastinit.Mixture([(0.25, fastinit.Uniform(5, 10)), (0.5, fastinit.Constant(0.0)),
+                        (0.25, fastinit.Uniform(-10, -5))])
+TWO_NORMALS = fastinit.Mixture([(0.5, fastinit.Normal(-1.0, 0.5)), (0.5, fastinit.Normal(1.0, 0.5))])
+
+
+def _d2l_stock(t):
+    stock.uniform_(t, -10, 10)
+    with torch.no_grad():
+        t.mul_(t.abs() >= 5)
+
+
+def _two_normals_stock(t):
+    with torch.no_grad():
+        mask = torch.rand(t.shape, device=t.device) < 0.5
+        t.normal_(0, 0.5).add_(torch.where(mask, -1.0, 1.0))
 
 
 def _many_linears_case(device, groups):
@@ -118,7 +142,13 @@ def all_cases(device: str = "cpu", dtype: torch.dtype = torch.float32) -> list[C
         cases.append(_tensor_case(name, "huge", dtype, device, stock_fn, fast_fn, ("default", "full")))
         cases.append(_tensor_case(name, "medium", dtype, device, stock_fn, fast_fn, ("quick", "full")))
     cases.append(_tensor_case("kaiming_uniform_ per call", "small", dtype, device, *INITIALIZERS["kaiming_uniform_"], ("default", "quick", "full")))
-    cases.append(_orthogonal_case(device, ("default", "full")))
+    cases.append(_tensor_case("mixture_ (d2l recipe)", "huge", dtype, device, _d2l_stock,
+                              lambda t: fastinit.mixture_(t, D2L), ("default", "full")))
+    cases.append(_tensor_case("mixture_ (2 normals)", "huge", dtype, device, _two_normals_stock,
+                              lambda t: fastinit.mixture_(t, TWO_NORMALS), ("full",)))
+    cases.append(_orthogonal_case(64, 256, device, ("default", "quick", "full")))
+    cases.append(_orthogonal_case(8, 2048, device, ("full",)))
+    cases.append(_orthogonal_case(1, 4096, device, ("full",)))
     cases.append(_many_linears_case(device, ("default", "quick", "full")))
     if device == "cpu":
         cases.append(_model_case(12, 768, "small", ("default", "full")))
