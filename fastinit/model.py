@@ -233,9 +233,14 @@ class _Plan:
             if module_rules is None:
                 module_rules = _builtin_rules(module)
             if module_rules is None and hasattr(module, "reset_parameters") and own:
-                # A custom module: its own reset_parameters, under patched().
+                # A custom module: its own reset_parameters, under patched();
+                # name rules still win (their fills run after the call).
                 seen.update(id(t) for _, t in own)
                 self.items.append((None, Fill("call", (_reset_with(module),))))
+                for name, tensor in own:
+                    qualified = _qualify(prefix, name)
+                    if any(fnmatch.fnmatchcase(qualified, p) for p in by_name):
+                        add(tensor, None, lambda: qualified)
                 continue
             for path, spec in (module_rules or {}).items():
                 tensor = _get(module, path)
@@ -262,14 +267,19 @@ class _Plan:
         # draws. Then one op call per (distribution, device).
         random_items = []  # indices into self.items, in order
         seed_of: dict[int, int] = {}
+
+        def draw_pending():
+            pending = random_items[len(seed_of):]
+            seed_of.update(zip(pending, draw_seeds(generator, len(pending))))
+
         for index, (tensor, fill) in enumerate(self.items):
             if fill.kind in _RANDOM_KINDS:
                 if not tensor.is_meta:
                     random_items.append(index)
             elif fill.kind == "call":
-                seed_of.update(zip(random_items[len(seed_of):], draw_seeds(generator, len(random_items) - len(seed_of))))
+                draw_pending()
                 fill.params[0](tensor, generator)
-        seed_of.update(zip(random_items[len(seed_of):], draw_seeds(generator, len(random_items) - len(seed_of))))
+        draw_pending()
 
         groups = defaultdict(list)
         for index in random_items:

@@ -245,7 +245,6 @@ def test_materialize_matches_reset_parameters_and_keeps_ties():
     assert all(p.data_ptr() % 64 == 0 for p in lazy.parameters())
     assert torch.all(lazy.blocks[2].running_var == 1) and lazy.blocks[2].num_batches_tracked == 0
     optimizer = torch.optim.AdamW(lazy.parameters())
-    lazy(torch.tensor([[1, 2]])) if False else None
     loss = lazy.head(lazy.blocks[0](lazy.embed(torch.tensor([1, 2])))).sum()
     loss.backward()
     optimizer.step()
@@ -265,3 +264,24 @@ def test_materialize_refuses_buffers_it_cannot_recompute():
 def test_materialize_needs_meta():
     with pytest.raises(ValueError, match="meta device"):
         fastinit.materialize(nn.Linear(2, 2))
+
+
+class _Custom(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.scale = nn.Parameter(torch.empty(4))
+        self.shift = nn.Parameter(torch.empty(4))
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        nn.init.ones_(self.scale)
+        nn.init.normal_(self.shift)
+
+
+def test_custom_modules_use_their_reset_parameters_and_name_rules_win():
+    model = nn.Sequential(_Custom(), nn.Linear(4, 4))
+    with torch.no_grad():
+        model[0].scale.fill_(5.0)
+    fastinit.reset_parameters(model, rules={"0.shift": fastinit.Constant(-2.0)})
+    assert torch.all(model[0].scale == 1.0)
+    assert torch.all(model[0].shift == -2.0)
