@@ -4,12 +4,15 @@
 
 namespace fastinit {
 
-void write_orthogonal(const at::Tensor& destination, const at::Tensor& gaussian, double gain) {
-  const bool wide = gaussian.size(0) < gaussian.size(1);
-  auto [q, r] = at::linalg_qr(wide ? gaussian.t() : gaussian);
-  // Make Q Haar-distributed (Mezzadri, arXiv:math-ph/0609050), scaled.
-  q.mul_(r.diagonal().sign().mul_(gain));
-  destination.copy_((wide ? q.t() : q).reshape(destination.sizes()));
+void write_orthogonal(at::TensorList destinations, int64_t first,
+                      const at::Tensor& gaussians, double gain) {
+  const bool wide = gaussians.size(1) < gaussians.size(2);
+  auto [q, r] = at::linalg_qr(wide ? gaussians.transpose(1, 2) : gaussians);
+  q.mul_(r.diagonal(0, -2, -1).sign().mul_(gain).unsqueeze(-2));
+  for (int64_t i = 0; i < gaussians.size(0); ++i) {
+    const at::Tensor& destination = destinations[first + i];
+    destination.copy_((wide ? q[i].t() : q[i]).reshape(destination.sizes()));
+  }
 }
 
 }  // namespace fastinit

@@ -6,9 +6,12 @@
 
 namespace fastinit {
 
-// The orthogonal factor of `gaussian` (rows x cols) times gain, written into
-// `destination` (rows x anything of cols elements): QR of the tall one of
-// gaussian and its transpose, columns scaled by sign(diag(R)) * gain.
-void write_orthogonal(const at::Tensor& destination, const at::Tensor& gaussian, double gain);
+// The orthogonal factors of a batch of gaussian matrices (count, rows,
+// cols), times gain, written into destinations[first ...] (each rows x
+// anything of cols elements): one batched QR of the tall orientation (the
+// transposes when rows < cols), columns scaled by sign(diag(R)) * gain
+// (Mezzadri's correction, which makes Q Haar-distributed, as torch does).
+void write_orthogonal(at::TensorList destinations, int64_t first,
+                      const at::Tensor& gaussians, double gain);
 
 }  // namespace fastinit

@@ -18,7 +18,7 @@ void orthogonal_from_(at::TensorList destinations, const at::Tensor& gaussians,
   at::parallel_for(0, static_cast<int64_t>(destinations.size()), 1,
                    [&](int64_t begin, int64_t end) {
                      for (int64_t i = begin; i < end; ++i) {
-                       write_orthogonal(destinations[i], gaussians[i], gain);
+                       write_orthogonal(destinations, i, gaussians.narrow(0, i, 1), gain);
                      }
                    });
 }

@@ -330,13 +330,12 @@ void mixture_(at::TensorList tensors, at::IntArrayRef seeds, at::IntArrayRef cou
   fill_all<MixtureF32, MixtureF32>(tensors, make, make);
 }
 
-// One matrix after the other: each at::linalg_qr runs on the device.
+// One batched at::linalg_qr on the device for the whole group.
 void orthogonal_from_(at::TensorList destinations, const at::Tensor& gaussians, double gain) {
   check_orthogonal_args(destinations, gaussians);
+  if (destinations.empty()) return;
   const c10::cuda::OptionalCUDAGuard guard(gaussians.device());
-  for (size_t i = 0; i < destinations.size(); ++i) {
-    write_orthogonal(destinations[i], gaussians[static_cast<int64_t>(i)], gain);
-  }
+  write_orthogonal(destinations, 0, gaussians, gain);
 }
 
 // The values on the device, the zero pattern chosen on the host with the
