@@ -116,3 +116,12 @@ def test_opcheck():
     tensors = [torch.empty(8, 5), torch.empty(3, 7, dtype=torch.bfloat16)]
     torch.library.opcheck(torch.ops.fastinit.mixture_,
                           (tensors, [1, 2], [2, 1], [0.5, 0.5, 1.0], [1, 2, 0], [0.0, 0.0, 3.0], [1.0, 1.0, 0.0]))
+
+
+def test_rare_component_uses_full_resolution_choices():
+    """A probability below 1/256 switches to separate choice and value words."""
+    torch.manual_seed(3)
+    components = [(0.003, Uniform(10, 11)), (0.997, Uniform(0, 1))]
+    w = mixture_(torch.empty(N), components).double().numpy()
+    cdf = _mixture_cdf([(0.003, "uniform", (10, 11)), (0.997, "uniform", (0, 1))])
+    assert scipy.stats.kstest(w, cdf).pvalue > P_MIN

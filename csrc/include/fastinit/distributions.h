@@ -219,26 +219,36 @@ FASTINIT_INLINE void trunc_normal_retry_lanes(
 // ------------------------------------------------------------ mixtures
 // Note [fused mixtures]
 // ~~~~~~~~~~~~~~~~~~~~~
-// A mixture element takes two random words: word i % 4 of block i / 4 of the
-// value stream picks the component (compared with cumulative thresholds in
-// units of 2^-32), and word i % 4 of block i / 4 of the mixture-value
-// stream gives its value: a uniform from it, or a normal from the
-// Box-Muller pair it belongs to (words (0, 1) and (2, 3), as normal_). One
-// pass, no temporaries, the value a pure function of (seed, i).
+// Element i's choice word is word i % 4 of block i / 4 of the value stream.
+// * One-word mode (no normal component, every probability >= 1/256, as in
+//   the d2l recipe): the top 24 bits of the word are a cell in [0, 2^24);
+//   component k owns the cells [first_cell_k, first_cell_k + n_k) (its
+//   cumulative probability rounded to whole cells), and the position of the
+//   cell within them, (cell - first_cell_k) / n_k, is itself a uniform on
+//   [0, 1), independent of the choice: it gives a uniform component's value.
+//   One Philox block per four elements, like uniform_; each uniform keeps
+//   24 + log2(p_k) >= 16 bits of resolution.
+// * Otherwise: the choice word is compared with thresholds in units of
+//   2^-32, and word i % 4 of block i / 4 of the mixture-value stream gives
+//   the value: a uniform, or a normal from the Box-Muller pair it belongs to
+//   (words (0, 1) and (2, 3), as normal_).
+// One pass, no temporaries, the value a pure function of (seed, i).
 template <class S, int N>
 FASTINIT_INLINE void mixture_lanes(const MixtureParams& p, uint64_t first_group,
                                    typename S::F (&out)[N][4]) {
   using F = typename S::F;
   lanes::Block<S> choices[N], values[N];
   philox_blocks<S, N>(p.key, first_group, 0, Stream::kValues, choices);
-  philox_blocks<S, N>(p.key, first_group, 0, Stream::kMixtureValues, values);
+  if (!p.one_word) {
+    philox_blocks<S, N>(p.key, first_group, 0, Stream::kMixtureValues, values);
+  }
   for (int n = 0; n < N; ++n) {
     F z[4] = {};
     if (p.any_normal) {
       standard_normal_lanes<S>(values[n], z);
     }
     for (int j = 0; j < 4; ++j) {
-      const F u = lanes::unit_co<S>(values[n].x[j]);
+      const auto cell = choices[n].x[j] >> 8;
       F value = S::splat_f(0.0f);
       // From the last component to the first, so the first whose
       // threshold the choice is below wins.
@@ -247,6 +257,15 @@ FASTINIT_INLINE void mixture_lanes(const MixtureParams& p, uint64_t first_group,
         if (p.kind[k] == MixtureParams::kConstant) {
           candidate = S::splat_f(p.first[k]);
         } else if (p.kind[k] == MixtureParams::kUniform) {
+          F u;
+          if (p.one_word) {
+            const F position = S::to_float(S::to_int(cell - S::splat_u(p.first_cell[k]))) *
+                               S::splat_f(p.inverse_cells[k]);
+            const F below_one = S::splat_f(0.99999994f);  // 1 - 2^-24
+            u = below_one < position ? below_one : position;
+          } else {
+            u = lanes::unit_co<S>(values[n].x[j]);
+          }
           candidate = u * S::splat_f(p.second[k]) + S::splat_f(p.first[k]);
         } else {
           candidate = S::splat_f(p.second[k]) * z[j] + S::splat_f(p.first[k]);

@@ -116,6 +116,11 @@ struct MixtureParams {
   float first[kMaxComponents];   // constant value, uniform low, normal mean
   float second[kMaxComponents];  // -, uniform range, normal std
   bool any_normal;
+  // One word per element (Note [fused mixtures]): the 24-bit cell where
+  // component k's choices start, and 1 / its number of cells.
+  bool one_word;
+  uint32_t first_cell[kMaxComponents];
+  float inverse_cells[kMaxComponents];
 
   // Host-side setup from probabilities summing to 1 (checked by the caller)
   // and per-component (kind, first, second) with uniform given as (a, b).
@@ -125,15 +130,32 @@ struct MixtureParams {
     MixtureParams p{};
     p.key = key;
     p.count = count;
-    double cumulative = 0.0;
+    p.one_word = true;
     for (int k = 0; k < count; ++k) {
-      cumulative += probability[k];
-      const double scaled = std::floor(cumulative * 4294967296.0);
-      p.threshold[k] = scaled >= 4294967295.0 ? 0xFFFFFFFFu : static_cast<uint32_t>(scaled);
       p.kind[k] = static_cast<uint32_t>(kinds[k]);
       p.first[k] = static_cast<float>(firsts[k]);
       p.second[k] = static_cast<float>(kinds[k] == kUniform ? seconds[k] - firsts[k] : seconds[k]);
       p.any_normal = p.any_normal || kinds[k] == kNormal;
+      p.one_word = p.one_word && kinds[k] != kNormal && probability[k] >= 1.0 / 256;
+    }
+    // Thresholds: in units of 2^-32, or of whole 24-bit cells (2^-24) when
+    // one word serves both choice and value.
+    const double units = p.one_word ? 16777216.0 : 4294967296.0;
+    double cumulative = 0.0;
+    uint32_t previous_cell = 0;
+    for (int k = 0; k < count; ++k) {
+      cumulative += probability[k];
+      const double scaled = std::floor(cumulative * units);
+      const double capped = k == count - 1 ? units : std::fmin(scaled, units - 1);
+      if (p.one_word) {
+        const uint32_t cell = static_cast<uint32_t>(capped);
+        p.threshold[k] = cell >= (1u << 24) ? 0xFFFFFFFFu : cell << 8;
+        p.first_cell[k] = previous_cell;
+        p.inverse_cells[k] = cell > previous_cell ? 1.0f / static_cast<float>(cell - previous_cell) : 0.0f;
+        previous_cell = cell;
+      } else {
+        p.threshold[k] = capped >= 4294967295.0 ? 0xFFFFFFFFu : static_cast<uint32_t>(capped);
+      }
     }
     return p;
   }
