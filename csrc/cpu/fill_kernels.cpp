@@ -25,6 +25,9 @@ namespace {
 // of the truncated normal to fill whole vectors.
 constexpr int64_t kChunk = 4096;
 static_assert(kChunk <= kMaxKernelElements, "chunk too large for a kernel");
+// Elements per kernel call when the values go through a buffer (float16,
+// bfloat16, strided destinations): a multiple of every group size.
+constexpr int64_t kStoreChunk = 1024;
 // Elements below which a fill stays on the calling thread.
 constexpr int64_t kGrainElements = 32768;
 
@@ -176,9 +179,14 @@ void add_float(FillPlan& plan, const at::Tensor& tensor, Kernel kernel) {
           return;
         }
       }
-      float buffer[kChunk];
-      kernel(start, count, buffer);
-      destination.store(buffer, start, count);
+      // Converted or scattered through a buffer small enough to stay in
+      // L1 next to the kernel's own working set.
+      float buffer[kStoreChunk];
+      for (int64_t done = 0; done < count; done += kStoreChunk) {
+        const int64_t n = std::min(kStoreChunk, count - done);
+        kernel(start + done, n, buffer);
+        destination.store(buffer, start + done, n);
+      }
     };
   });
 }
