@@ -84,7 +84,8 @@ void check_trunc_normal_args(at::TensorList tensors, at::IntArrayRef seeds,
 void check_mixture_args(at::TensorList tensors, at::IntArrayRef seeds,
                         at::IntArrayRef counts, at::ArrayRef<double> probabilities,
                         at::IntArrayRef kinds, at::ArrayRef<double> first,
-                        at::ArrayRef<double> second) {
+                        at::ArrayRef<double> second, at::ArrayRef<double> third,
+                        at::ArrayRef<double> fourth) {
   check_batch_sizes("mixture_", tensors, seeds, {counts.size()});
   int64_t total = 0;
   for (const int64_t count : counts) {
@@ -95,10 +96,13 @@ void check_mixture_args(at::TensorList tensors, at::IntArrayRef seeds,
   TORCH_CHECK(probabilities.size() == static_cast<size_t>(total) &&
                   kinds.size() == static_cast<size_t>(total) &&
                   first.size() == static_cast<size_t>(total) &&
-                  second.size() == static_cast<size_t>(total),
+                  second.size() == static_cast<size_t>(total) &&
+                  third.size() == static_cast<size_t>(total) &&
+                  fourth.size() == static_cast<size_t>(total),
               "fastinit::mixture_: got ", total, " components but ",
-              probabilities.size(), " probabilities, ", kinds.size(), " kinds, ",
-              first.size(), " and ", second.size(), " parameters");
+              probabilities.size(), " probabilities, ", kinds.size(), " kinds and ",
+              first.size(), ", ", second.size(), ", ", third.size(), ", ", fourth.size(),
+              " parameters");
   int64_t k = 0;
   for (const int64_t count : counts) {
     double sum = 0.0;
@@ -107,7 +111,7 @@ void check_mixture_args(at::TensorList tensors, at::IntArrayRef seeds,
                         "fastinit::mixture_: probabilities must be finite and >= 0, but got ",
                         probabilities[k]);
       sum += probabilities[k];
-      TORCH_CHECK_VALUE(kinds[k] >= 0 && kinds[k] <= 2,
+      TORCH_CHECK_VALUE(kinds[k] >= 0 && kinds[k] <= 3,
                         "fastinit::mixture_: unknown component kind ", kinds[k]);
       TORCH_CHECK_VALUE(std::isfinite(first[k]) && std::isfinite(second[k]),
                         "fastinit::mixture_: component parameters must be finite, but got ",
@@ -118,6 +122,12 @@ void check_mixture_args(at::TensorList tensors, at::IntArrayRef seeds,
       TORCH_CHECK_VALUE(kinds[k] != 2 || second[k] >= 0.0,
                         "fastinit::mixture_: a normal component needs std >= 0, but got std ",
                         second[k]);
+      TORCH_CHECK_VALUE(kinds[k] != 3 || (second[k] > 0.0 && !std::isnan(third[k]) &&
+                                          !std::isnan(fourth[k]) && third[k] <= fourth[k] &&
+                                          third[k] < INFINITY && fourth[k] > -INFINITY),
+                        "fastinit::mixture_: a truncated normal component needs std > 0 and "
+                        "a <= b holding a finite number, but got std ", second[k], ", a=",
+                        third[k], ", b=", fourth[k]);
     }
     TORCH_CHECK_VALUE(std::fabs(sum - 1.0) <= 1e-6,
                       "fastinit::mixture_: probabilities must sum to 1 (within 1e-6), but sum to ",

@@ -24,7 +24,8 @@ void check_trunc_normal_args(at::TensorList tensors, at::IntArrayRef seeds,
 void check_mixture_args(at::TensorList tensors, at::IntArrayRef seeds,
                         at::IntArrayRef counts, at::ArrayRef<double> probabilities,
                         at::IntArrayRef kinds, at::ArrayRef<double> first,
-                        at::ArrayRef<double> second);
+                        at::ArrayRef<double> second, at::ArrayRef<double> third,
+                        at::ArrayRef<double> fourth);
 
 void check_orthogonal_args(at::TensorList destinations, const at::Tensor& gaussians);
 

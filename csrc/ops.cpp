@@ -23,9 +23,11 @@ TORCH_LIBRARY(fastinit, m) {
   // torch's sign correction and times gain.
   m.def("orthogonal_from_(Tensor(a!)[] destinations, Tensor gaussians, float gain) -> ()");
   // Tensor i has counts[i] components, listed in order across tensors:
-  // probability, kind (0 constant, 1 uniform, 2 normal) and two numbers
-  // (value, -), (a, b) or (mean, std).
+  // probability, kind (0 constant, 1 uniform, 2 normal, 3 truncated normal)
+  // and four numbers: (value, -, -, -), (a, b, -, -), (mean, std, -, -) or
+  // (mean, std, a, b).
   m.def(
       "mixture_(Tensor(a!)[] tensors, int[] seeds, int[] counts, "
-      "float[] probabilities, int[] kinds, float[] first, float[] second) -> ()");
+      "float[] probabilities, int[] kinds, float[] first, float[] second, "
+      "float[] third, float[] fourth) -> ()");
 }

@@ -44,7 +44,7 @@ def _per_tensor(op):
 
 def _mixtures(tensors, seeds, params):
     counts = [len(p[1]) for p in params]
-    flat = [[x for p in params for x in p[field]] for field in range(4)]
+    flat = [[x for p in params for x in p[field]] for field in range(6)]
     ops.mixture_(tensors, seeds, counts, *flat)
 
 

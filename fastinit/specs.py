@@ -182,7 +182,7 @@ class Call(Init):
 
 
 # ------------------------------------------------------------------ mixtures
-_MIXTURE_KINDS = {"constant": 0, "uniform": 1, "normal": 2}
+_MIXTURE_KINDS = {"constant": 0, "uniform": 1, "normal": 2, "trunc_normal": 3}
 
 
 class Mixture(Init):
@@ -190,7 +190,8 @@ class Mixture(Init):
     it, in one fused pass (Note [fused mixtures] in distributions.h).
 
     `components` is a list of (probability, spec); the specs may be Uniform,
-    Normal, Constant, FanScaled versions of those, or Mixtures (flattened).
+    Normal, TruncNormal, Constant, Xavier/Kaiming specs, FanScaled versions
+    of those, or Mixtures (flattened).
     Probabilities must be >= 0 and sum to 1 within 1e-6 (no silent
     renormalization); at most 8 components. Values are computed in float32
     for every dtype.
@@ -215,35 +216,27 @@ class Mixture(Init):
         return hash(self.components)
 
     def resolve(self, tensor):
-        probabilities, kinds, firsts, seconds = [], [], [], []
+        # One row per component: probability, kind, then four numbers.
+        rows = []
         for probability, spec in self.components:
             fill = spec.resolve(tensor)
             if fill.kind == "mixture":  # flatten a nested mixture
-                inner = zip(*fill.params)
-                for p, kind, first, second in inner:
-                    probabilities.append(probability * p)
-                    kinds.append(kind)
-                    firsts.append(first)
-                    seconds.append(second)
+                rows += [(probability * p, *rest) for p, *rest in zip(*fill.params)]
                 continue
             if fill.kind not in _MIXTURE_KINDS:
                 raise NotImplementedError(
                     f"fastinit.Mixture: {type(spec).__name__} components are not supported "
-                    "(use Uniform, Normal, Constant or their FanScaled forms)")
-            first, second = (fill.params[0], 0.0) if fill.kind == "constant" else fill.params
-            probabilities.append(probability)
-            kinds.append(_MIXTURE_KINDS[fill.kind])
-            firsts.append(first)
-            seconds.append(second)
-        return Fill("mixture", (tuple(probabilities), tuple(kinds), tuple(firsts), tuple(seconds)))
+                    "(use Uniform, Normal, TruncNormal, Constant or specs resolving to them)")
+            numbers = (tuple(fill.params) + (0.0, 0.0, 0.0))[:4]
+            rows.append((probability, _MIXTURE_KINDS[fill.kind], *numbers))
+        return Fill("mixture", tuple(map(tuple, zip(*rows))))
 
 
 def _fill_mixture(tensor, fill, generator):
     require_floating("mixture_", tensor)
-    probabilities, kinds, firsts, seconds = fill.params
     seeds = [0] if tensor.is_meta else draw_seeds(generator, 1)
     with torch.no_grad():
-        ops.mixture_([tensor], seeds, [len(kinds)], list(probabilities), list(kinds), list(firsts), list(seconds))
+        ops.mixture_([tensor], seeds, [len(fill.params[1])], *map(list, fill.params))
     return tensor
 
 
@@ -284,9 +277,8 @@ class FanScaled(Init):
             raise ValueError(f"fastinit.FanScaled: by must be 'kaiming' or 'xavier', got {self.by!r}")
         fill = self.spec.resolve(tensor)
         if fill.kind == "mixture":
-            probabilities, kinds, firsts, seconds = fill.params
-            return Fill("mixture", (probabilities, kinds, tuple(f * unit for f in firsts),
-                                    tuple(s * unit for s in seconds)))
+            probabilities, kinds, *numbers = fill.params
+            return Fill("mixture", (probabilities, kinds, *(tuple(x * unit for x in n) for n in numbers)))
         if fill.kind == "call":
             raise NotImplementedError(f"fastinit.FanScaled cannot scale {type(self.spec).__name__}")
         return Fill(fill.kind, tuple(p * unit for p in fill.params))

@@ -30,6 +30,9 @@ for dtype in (torch.float32, torch.bfloat16, torch.float16, torch.float64):
         cases[f"trunc[{a},{b}]-{name}"] = fi.trunc_normal_(t(), 0.0, 1.0, a, b, generator=g())
     cases[f"mixture-{name}"] = fastinit.mixture_(t(), [(0.3, fastinit.Normal(1, 2)), (0.2, fastinit.Constant(4)),
                                                      (0.5, fastinit.Uniform(-1, 0))], generator=g())
+    cases[f"mixture-trunc-{name}"] = fastinit.mixture_(
+        t(), [(0.5, fastinit.TruncNormal(0, 1, -1, 1)), (0.3, fastinit.TruncNormal(0, 1, 2, 2.5)),
+              (0.2, fastinit.TruncNormal(0, 1, 1, 9))], generator=g())
 cases["kernels"] = torch.ops.fastinit.cpu_kernels()
 torch.save(cases, sys.argv[1])
 """

@@ -78,7 +78,8 @@ def test_scaled_and_masked():
         ([(1.0, Uniform(2, 1))], ValueError, "a <= b"),
         ([(1.0, Normal(0, -1))], ValueError, "std >= 0"),
         ([(1.0, Normal(float("nan"), 1))], ValueError, "finite"),
-        ([(1.0, fastinit.TruncNormal())], NotImplementedError, "not supported"),
+        ([(1.0, fastinit.Orthogonal())], NotImplementedError, "not supported"),
+        ([(1.0, fastinit.TruncNormal(0.0, 1.0, 2.0, 1.0))], ValueError, "truncated normal"),
         ([(0.1, Constant(0.0))] * 10, ValueError, "1 to 8 components"),
         ([("x", Constant(1.0))], ValueError, "could not convert"),
     ],
@@ -115,7 +116,34 @@ def test_mixture_as_a_rule_is_batched_and_equal_to_single_calls():
 def test_opcheck():
     tensors = [torch.empty(8, 5), torch.empty(3, 7, dtype=torch.bfloat16)]
     torch.library.opcheck(torch.ops.fastinit.mixture_,
-                          (tensors, [1, 2], [2, 1], [0.5, 0.5, 1.0], [1, 2, 0], [0.0, 0.0, 3.0], [1.0, 1.0, 0.0]))
+                          (tensors, [1, 2], [2, 1], [0.5, 0.5, 1.0], [1, 3, 0], [0.0, 0.0, 3.0], [1.0, 1.0, 0.0],
+                           [0.0, -1.0, 0.0], [0.0, 1.0, 0.0]))
+
+
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES)
+@pytest.mark.parametrize("a,b", [(-1.0, 1.0), (2.0, 2.5), (1.5, math.inf)], ids=["normal-proposal", "narrow", "tail"])
+def test_truncated_normal_components(dtype, a, b):
+    torch.manual_seed(5)
+    components = [(0.4, fastinit.TruncNormal(0.0, 1.0, a, b)), (0.6, Uniform(-5.0, -3.0))]
+    w = mixture_(torch.empty(N, dtype=dtype), components).double()
+    truncated = w[w > -2.5].numpy()
+    assert np.all((truncated >= a) & (truncated <= b))
+    assert scipy.stats.binomtest(len(truncated), N, 0.4).pvalue > P_MIN
+    if dtype in (torch.float32, torch.float64):
+        assert scipy.stats.kstest(truncated, scipy.stats.truncnorm(a, b).cdf).pvalue > P_MIN
+
+
+def test_truncated_components_keep_the_rng_contract(restore_threads):
+    components = [(0.5, fastinit.TruncNormal(0.0, 1.0, -1.0, 1.0)), (0.5, fastinit.TruncNormal(0.0, 1.0, 2.0, 2.5))]
+
+    def fill(t):
+        return mixture_(t, components, generator=torch.Generator().manual_seed(8))
+
+    big = fill(torch.empty(999, 1001))
+    torch.set_num_threads(1)
+    assert_bitwise_equal(fill(torch.empty(999, 1001)), big)
+    assert_bitwise_equal(fill(torch.empty(1001, 999).t()), big)
+    assert_bitwise_equal(fill(torch.empty(77)), big.flatten()[:77])
 
 
 def test_rare_component_uses_full_resolution_choices():

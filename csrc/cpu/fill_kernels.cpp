@@ -276,15 +276,17 @@ void trunc_normal_(at::TensorList tensors, at::IntArrayRef seeds,
 // Note [fused mixtures] in distributions.h; every dtype computed in float32.
 void mixture_(at::TensorList tensors, at::IntArrayRef seeds, at::IntArrayRef counts,
               at::ArrayRef<double> probabilities, at::IntArrayRef kinds,
-              at::ArrayRef<double> first, at::ArrayRef<double> second) {
-  check_mixture_args(tensors, seeds, counts, probabilities, kinds, first, second);
+              at::ArrayRef<double> first, at::ArrayRef<double> second,
+              at::ArrayRef<double> third, at::ArrayRef<double> fourth) {
+  check_mixture_args(tensors, seeds, counts, probabilities, kinds, first, second, third, fourth);
   FillPlan plan;
   int64_t offset = 0;
   for (size_t i = 0; i < tensors.size(); ++i) {
     const int count = static_cast<int>(counts[i]);
     const MixtureParams p = MixtureParams::make(
         key_of(seeds[i]), count, probabilities.data() + offset, kinds.data() + offset,
-        first.data() + offset, second.data() + offset);
+        first.data() + offset, second.data() + offset, third.data() + offset,
+        fourth.data() + offset);
     offset += count;
     add_float(plan, tensors[i], [p](int64_t start, int64_t count, float* out) {
       kernels().mixture(p, start, count, out);

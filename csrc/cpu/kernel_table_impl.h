@@ -71,6 +71,13 @@ void mixture(const MixtureParams& p, int64_t start, int64_t count, float* out) {
   fill_by_groups<S>(start, count, out, [&](uint64_t group, auto& v) {
     mixture_lanes<S, S::kInterleave>(p, group, v);
   });
+  if (p.any_trunc) {  // rejected truncated-normal draws are NaN
+    for (int64_t j = 0; j < count; ++j) {
+      if (std::isnan(out[j])) {
+        out[j] = mixture_retry(p, static_cast<uint64_t>(start + j));
+      }
+    }
+  }
 }
 
 // The first attempt for every element in vectors, then the rejected ones

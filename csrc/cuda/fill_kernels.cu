@@ -112,7 +112,7 @@ struct GroupOfFour {
 
 using UniformF32 = GroupOfFour<UniformParams<float>, &uniform_lanes<S, 1>>;
 using NormalF32 = GroupOfFour<NormalParams<float>, &normal_lanes<S, 1>>;
-using MixtureF32 = GroupOfFour<MixtureParams, &mixture_lanes<S, 1>>;
+
 
 // The CPU's order: the first attempt for the group, then the retries of
 // each rejected element (Note [exact truncated normal]).
@@ -138,6 +138,21 @@ struct TruncNormalF32 {
         value = retry[0];
       }
       out[j] = value;
+    }
+  }
+};
+
+// Mixtures: the group, then the retries of rejected truncated-normal draws
+// (NaN), in the CPU's order (Note [fused mixtures]).
+struct MixtureF32 {
+  using Params = MixtureParams;
+  using Value = float;
+  static constexpr int kGroup = 4;
+  __device__ static void group(const Params& p, uint64_t g, float* out) {
+    float v[1][4];
+    mixture_lanes<S, 1>(p, g, v);
+    for (int j = 0; j < 4; ++j) {
+      out[j] = isnan(v[0][j]) ? mixture_retry(p, 4 * g + j) : v[0][j];
     }
   }
 };
@@ -317,15 +332,16 @@ void trunc_normal_(at::TensorList tensors, at::IntArrayRef seeds, at::ArrayRef<d
 // Note [fused mixtures]; float64 outputs are computed in float32 too.
 void mixture_(at::TensorList tensors, at::IntArrayRef seeds, at::IntArrayRef counts,
               at::ArrayRef<double> probabilities, at::IntArrayRef kinds,
-              at::ArrayRef<double> first, at::ArrayRef<double> second) {
-  check_mixture_args(tensors, seeds, counts, probabilities, kinds, first, second);
+              at::ArrayRef<double> first, at::ArrayRef<double> second,
+              at::ArrayRef<double> third, at::ArrayRef<double> fourth) {
+  check_mixture_args(tensors, seeds, counts, probabilities, kinds, first, second, third, fourth);
   std::vector<int64_t> offsets(tensors.size() + 1, 0);
   for (size_t i = 0; i < tensors.size(); ++i) offsets[i + 1] = offsets[i] + counts[i];
   const auto make = [&](size_t i) {
     const int64_t o = offsets[i];
     return MixtureParams::make(key_of(seeds[i]), static_cast<int>(counts[i]),
                                probabilities.data() + o, kinds.data() + o, first.data() + o,
-                               second.data() + o);
+                               second.data() + o, third.data() + o, fourth.data() + o);
   };
   fill_all<MixtureF32, MixtureF32>(tensors, make, make);
 }

@@ -25,8 +25,9 @@ void trunc_normal_(at::TensorList tensors, at::IntArrayRef seeds,
 
 void mixture_(at::TensorList tensors, at::IntArrayRef seeds, at::IntArrayRef counts,
               at::ArrayRef<double> probabilities, at::IntArrayRef kinds,
-              at::ArrayRef<double> first, at::ArrayRef<double> second) {
-  check_mixture_args(tensors, seeds, counts, probabilities, kinds, first, second);
+              at::ArrayRef<double> first, at::ArrayRef<double> second,
+              at::ArrayRef<double> third, at::ArrayRef<double> fourth) {
+  check_mixture_args(tensors, seeds, counts, probabilities, kinds, first, second, third, fourth);
 }
 
 void orthogonal_from_(at::TensorList destinations, const at::Tensor& gaussians,

@@ -196,12 +196,11 @@ template <class S, int N>
 FASTINIT_INLINE void trunc_normal_retry_lanes(
     const TruncNormalParams<float>& p, const typename S::U (&index_lo)[N],
     const typename S::U (&index_hi)[N], uint32_t attempt,
-    typename S::F (&out)[N]) {
+    typename S::F (&out)[N], Stream stream = Stream::kValues) {
   using F = typename S::F;
   lanes::Block<S> blocks[N];
   lanes::philox_n<S, N>(p.key, index_lo, index_hi, S::splat_u(attempt),
-                        S::splat_u(static_cast<uint32_t>(Stream::kValues)),
-                        blocks);
+                        S::splat_u(static_cast<uint32_t>(stream)), blocks);
   for (int n = 0; n < N; ++n) {
     F z;
     typename S::M accepted;
@@ -231,16 +230,23 @@ FASTINIT_INLINE void trunc_normal_retry_lanes(
 // * Otherwise: the choice word is compared with thresholds in units of
 //   2^-32, and word i % 4 of block i / 4 of the mixture-value stream gives
 //   the value: a uniform, or a normal from the Box-Muller pair it belongs to
-//   (words (0, 1) and (2, 3), as normal_).
+//   (words (0, 1) and (2, 3), as normal_). A truncated-normal component
+//   makes its first attempt from that normal (or, for narrow and tail
+//   intervals, from the value word and word i % 4 of the acceptance
+//   stream); rejected elements (NaN) are retried by mixture_retry with
+//   attempt k of element i on block (i, k) of the mixture-value stream.
 // One pass, no temporaries, the value a pure function of (seed, i).
 template <class S, int N>
 FASTINIT_INLINE void mixture_lanes(const MixtureParams& p, uint64_t first_group,
                                    typename S::F (&out)[N][4]) {
   using F = typename S::F;
-  lanes::Block<S> choices[N], values[N];
+  lanes::Block<S> choices[N], values[N], tests[N];
   philox_blocks<S, N>(p.key, first_group, 0, Stream::kValues, choices);
   if (!p.one_word) {
     philox_blocks<S, N>(p.key, first_group, 0, Stream::kMixtureValues, values);
+  }
+  if (p.any_test) {
+    philox_blocks<S, N>(p.key, first_group, 0, Stream::kAcceptance, tests);
   }
   for (int n = 0; n < N; ++n) {
     F z[4] = {};
@@ -267,8 +273,19 @@ FASTINIT_INLINE void mixture_lanes(const MixtureParams& p, uint64_t first_group,
             u = lanes::unit_co<S>(values[n].x[j]);
           }
           candidate = u * S::splat_f(p.second[k]) + S::splat_f(p.first[k]);
-        } else {
+        } else if (p.kind[k] == MixtureParams::kNormal) {
           candidate = S::splat_f(p.second[k]) * z[j] + S::splat_f(p.first[k]);
+        } else {  // truncated normal: first attempt, NaN where rejected
+          const TruncNormalParams<float>& t = p.trunc[k];
+          F standard;
+          typename S::M accepted;
+          if (t.method == TruncNormalParams<float>::Method::kNormal) {
+            standard = z[j];
+            accepted = (S::splat_f(t.lo) <= standard) & (standard <= S::splat_f(t.hi));
+          } else {
+            accepted = propose_uniform_or_tail<S>(t, values[n].x[j], tests[n].x[j], standard);
+          }
+          candidate = accepted ? trunc_normal_finish<S>(t, standard) : S::splat_f(NAN);
         }
         if (k == p.count - 1) {
           value = candidate;
@@ -279,6 +296,26 @@ FASTINIT_INLINE void mixture_lanes(const MixtureParams& p, uint64_t first_group,
       out[n][j] = value;
     }
   }
+}
+
+// The value of mixture element `index` whose first attempt was rejected (a
+// truncated-normal component): attempts 1, 2, ... of that component on the
+// mixture-value stream, one lane.
+FASTINIT_INLINE float mixture_retry(const MixtureParams& p, uint64_t index) {
+  const uint32_t choice = philox_block(p.key, index / 4).x[index % 4];
+  int k = p.count - 1;
+  for (int c = p.count - 2; c >= 0; --c) {
+    if (choice < p.threshold[c]) k = c;
+  }
+  const uint32_t lo[1] = {static_cast<uint32_t>(index)};
+  const uint32_t hi[1] = {static_cast<uint32_t>(index >> 32)};
+  for (uint32_t attempt = 1; attempt <= kTruncNormalMaxAttempts; ++attempt) {
+    float value[1];
+    trunc_normal_retry_lanes<ScalarLanes, 1>(p.trunc[k], lo, hi, attempt, value,
+                                             Stream::kMixtureValues);
+    if (!(value[0] != value[0])) return value[0];
+  }
+  return trunc_normal_fallback(p.trunc[k]);
 }
 
 // ------------------------------------------------------------ float64

@@ -105,7 +105,7 @@ struct TruncNormalParams {
 // from it (Note [fused mixtures] in distributions.h). float32-computed.
 struct MixtureParams {
   static constexpr int kMaxComponents = 8;
-  enum Kind : uint32_t { kConstant = 0, kUniform = 1, kNormal = 2 };
+  enum Kind : uint32_t { kConstant = 0, kUniform = 1, kNormal = 2, kTruncNormal = 3 };
 
   PhiloxKey key;
   int count;
@@ -115,7 +115,10 @@ struct MixtureParams {
   uint32_t kind[kMaxComponents];
   float first[kMaxComponents];   // constant value, uniform low, normal mean
   float second[kMaxComponents];  // -, uniform range, normal std
-  bool any_normal;
+  bool any_normal;   // some component needs Box-Muller normals
+  bool any_trunc;    // some component may reject (retries needed)
+  bool any_test;     // some truncated component needs an acceptance word
+  TruncNormalParams<float> trunc[kMaxComponents];  // kTruncNormal components
   // One word per element (Note [fused mixtures]): the 24-bit cell where
   // component k's choices start, and 1 / its number of cells.
   bool one_word;
@@ -123,10 +126,12 @@ struct MixtureParams {
   float inverse_cells[kMaxComponents];
 
   // Host-side setup from probabilities summing to 1 (checked by the caller)
-  // and per-component (kind, first, second) with uniform given as (a, b).
+  // and per-component parameters: (value), (a, b), (mean, std) or
+  // (mean, std, a, b) for a truncated normal.
   static MixtureParams make(PhiloxKey key, int count, const double* probability,
                             const int64_t* kinds, const double* firsts,
-                            const double* seconds) {
+                            const double* seconds, const double* thirds,
+                            const double* fourths) {
     MixtureParams p{};
     p.key = key;
     p.count = count;
@@ -135,8 +140,16 @@ struct MixtureParams {
       p.kind[k] = static_cast<uint32_t>(kinds[k]);
       p.first[k] = static_cast<float>(firsts[k]);
       p.second[k] = static_cast<float>(kinds[k] == kUniform ? seconds[k] - firsts[k] : seconds[k]);
+      if (kinds[k] == kTruncNormal) {
+        p.trunc[k] = TruncNormalParams<float>::make(key, firsts[k], seconds[k], thirds[k], fourths[k]);
+        p.any_trunc = true;
+        const bool normal_proposal = p.trunc[k].method == TruncNormalParams<float>::Method::kNormal;
+        p.any_normal = p.any_normal || normal_proposal;
+        p.any_test = p.any_test || !normal_proposal;
+      }
       p.any_normal = p.any_normal || kinds[k] == kNormal;
-      p.one_word = p.one_word && kinds[k] != kNormal && probability[k] >= 1.0 / 256;
+      p.one_word = p.one_word && kinds[k] != kNormal && kinds[k] != kTruncNormal &&
+                   probability[k] >= 1.0 / 256;
     }
     // Thresholds: in units of 2^-32, or of whole 24-bit cells (2^-24) when
     // one word serves both choice and value.
