@@ -236,15 +236,73 @@ FASTINIT_INLINE void trunc_normal_retry_lanes(
 //   stream); rejected elements (NaN) are retried by mixture_retry with
 //   attempt k of element i on block (i, k) of the mixture-value stream.
 // One pass, no temporaries, the value a pure function of (seed, i).
+// The value of component k for one vector of elements, or NaN where a
+// truncated-normal first attempt is rejected. `cell` is the choice word's
+// top 24 bits (one-word mode), `value_word`/`test_word` the words of the
+// mixture-value and acceptance streams, `z` the element's Box-Muller normal.
+template <class S>
+FASTINIT_INLINE typename S::F mixture_component(const MixtureParams& p, int k,
+                                                typename S::U cell,
+                                                typename S::U value_word,
+                                                typename S::U test_word,
+                                                typename S::F z) {
+  using F = typename S::F;
+  switch (p.kind[k]) {
+    case MixtureParams::kConstant:
+      return S::splat_f(p.first[k]);
+    case MixtureParams::kUniform: {
+      F u;
+      if (p.one_word) {
+        const F position = S::to_float(S::to_int(cell - S::splat_u(p.first_cell[k]))) *
+                           S::splat_f(p.inverse_cells[k]);
+        const F below_one = S::splat_f(0.99999994f);  // 1 - 2^-24
+        u = below_one < position ? below_one : position;
+      } else {
+        u = lanes::unit_co<S>(value_word);
+      }
+      return u * S::splat_f(p.second[k]) + S::splat_f(p.first[k]);
+    }
+    case MixtureParams::kNormal:
+      return S::splat_f(p.second[k]) * z + S::splat_f(p.first[k]);
+    default: {  // truncated normal: the first attempt
+      const TruncNormalParams<float>& t = p.trunc[k];
+      F standard = z;
+      typename S::M accepted;
+      if (t.method == TruncNormalParams<float>::Method::kNormal) {
+        accepted = (S::splat_f(t.lo) <= standard) & (standard <= S::splat_f(t.hi));
+      } else {
+        accepted = propose_uniform_or_tail<S>(t, value_word, test_word, standard);
+      }
+      return accepted ? trunc_normal_finish<S>(t, standard) : S::splat_f(NAN);
+    }
+  }
+}
+
 template <class S, int N>
 FASTINIT_INLINE void mixture_lanes(const MixtureParams& p, uint64_t first_group,
                                    typename S::F (&out)[N][4]) {
   using F = typename S::F;
-  lanes::Block<S> choices[N], values[N], tests[N];
+  lanes::Block<S> choices[N];
   philox_blocks<S, N>(p.key, first_group, 0, Stream::kValues, choices);
-  if (!p.one_word) {
-    philox_blocks<S, N>(p.key, first_group, 0, Stream::kMixtureValues, values);
+  if (p.one_word) {  // no second block, no normals: the d2l-style fast path
+    for (int n = 0; n < N; ++n) {
+      for (int j = 0; j < 4; ++j) {
+        const typename S::U choice = choices[n].x[j];
+        // From the last component to the first, so the first whose
+        // threshold the choice is below wins.
+        F value = mixture_component<S>(p, p.count - 1, choice >> 8, choice, choice, F{});
+        for (int k = p.count - 2; k >= 0; --k) {
+          value = (choice < S::splat_u(p.threshold[k]))
+                      ? mixture_component<S>(p, k, choice >> 8, choice, choice, F{})
+                      : value;
+        }
+        out[n][j] = value;
+      }
+    }
+    return;
   }
+  lanes::Block<S> values[N], tests[N];
+  philox_blocks<S, N>(p.key, first_group, 0, Stream::kMixtureValues, values);
   if (p.any_test) {
     philox_blocks<S, N>(p.key, first_group, 0, Stream::kAcceptance, tests);
   }
@@ -254,44 +312,13 @@ FASTINIT_INLINE void mixture_lanes(const MixtureParams& p, uint64_t first_group,
       standard_normal_lanes<S>(values[n], z);
     }
     for (int j = 0; j < 4; ++j) {
-      const auto cell = choices[n].x[j] >> 8;
-      F value = S::splat_f(0.0f);
-      // From the last component to the first, so the first whose
-      // threshold the choice is below wins.
-      for (int k = p.count - 1; k >= 0; --k) {
-        F candidate;
-        if (p.kind[k] == MixtureParams::kConstant) {
-          candidate = S::splat_f(p.first[k]);
-        } else if (p.kind[k] == MixtureParams::kUniform) {
-          F u;
-          if (p.one_word) {
-            const F position = S::to_float(S::to_int(cell - S::splat_u(p.first_cell[k]))) *
-                               S::splat_f(p.inverse_cells[k]);
-            const F below_one = S::splat_f(0.99999994f);  // 1 - 2^-24
-            u = below_one < position ? below_one : position;
-          } else {
-            u = lanes::unit_co<S>(values[n].x[j]);
-          }
-          candidate = u * S::splat_f(p.second[k]) + S::splat_f(p.first[k]);
-        } else if (p.kind[k] == MixtureParams::kNormal) {
-          candidate = S::splat_f(p.second[k]) * z[j] + S::splat_f(p.first[k]);
-        } else {  // truncated normal: first attempt, NaN where rejected
-          const TruncNormalParams<float>& t = p.trunc[k];
-          F standard;
-          typename S::M accepted;
-          if (t.method == TruncNormalParams<float>::Method::kNormal) {
-            standard = z[j];
-            accepted = (S::splat_f(t.lo) <= standard) & (standard <= S::splat_f(t.hi));
-          } else {
-            accepted = propose_uniform_or_tail<S>(t, values[n].x[j], tests[n].x[j], standard);
-          }
-          candidate = accepted ? trunc_normal_finish<S>(t, standard) : S::splat_f(NAN);
-        }
-        if (k == p.count - 1) {
-          value = candidate;
-        } else {
-          value = (choices[n].x[j] < S::splat_u(p.threshold[k])) ? candidate : value;
-        }
+      const typename S::U choice = choices[n].x[j];
+      const typename S::U test = p.any_test ? tests[n].x[j] : choice;
+      F value = mixture_component<S>(p, p.count - 1, choice >> 8, values[n].x[j], test, z[j]);
+      for (int k = p.count - 2; k >= 0; --k) {
+        value = (choice < S::splat_u(p.threshold[k]))
+                    ? mixture_component<S>(p, k, choice >> 8, values[n].x[j], test, z[j])
+                    : value;
       }
       out[n][j] = value;
     }
