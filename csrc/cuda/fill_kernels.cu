@@ -157,23 +157,17 @@ struct MixtureF32 {
   }
 };
 
-struct UniformF64 {
-  using Params = UniformParams<double>;
+// A float64 distribution whose group function fills two elements.
+template <typename P, void (*kGroupFill)(const P&, uint64_t, double*)>
+struct GroupOfTwo {
+  using Params = P;
   using Value = double;
   static constexpr int kGroup = 2;
-  __device__ static void group(const Params& p, uint64_t g, double* out) {
-    uniform_group_f64(p, g, out);
-  }
+  __device__ static void group(const P& p, uint64_t g, double* out) { kGroupFill(p, g, out); }
 };
 
-struct NormalF64 {
-  using Params = NormalParams<double>;
-  using Value = double;
-  static constexpr int kGroup = 2;
-  __device__ static void group(const Params& p, uint64_t g, double* out) {
-    normal_group_f64(p, g, out);
-  }
-};
+using UniformF64 = GroupOfTwo<UniformParams<double>, &uniform_group_f64>;
+using NormalF64 = GroupOfTwo<NormalParams<double>, &normal_group_f64>;
 
 struct TruncNormalF64 {
   using Params = TruncNormalParams<double>;

@@ -39,8 +39,7 @@ struct Block {
 };
 
 // Philox4x32-10 on N x W counters at once (W = S::kWidth): N independent
-// vectors advanced round by round together, so that their multiply chains
-// overlap. Same bits as philox4x32_10 in philox.h, lane by lane.
+// vectors (philox_detail::rounds). Same bits as philox4x32_10, lane by lane.
 template <class S, int N>
 FASTINIT_INLINE void philox_n(PhiloxKey key, const typename S::U (&c0)[N],
                               const typename S::U (&c1)[N], typename S::U c2,
@@ -53,19 +52,7 @@ FASTINIT_INLINE void philox_n(PhiloxKey key, const typename S::U (&c0)[N],
     x2[n] = c2;
     x3[n] = c3;
   }
-  uint32_t k0 = key.k0;
-  uint32_t k1 = key.k1;
-  for (int r = 0; r < 10; ++r) {
-    if (r > 0) {
-      k0 += philox_detail::kWeyl0;
-      k1 += philox_detail::kWeyl1;
-    }
-    const U key0 = S::splat_u(k0);
-    const U key1 = S::splat_u(k1);
-    for (int n = 0; n < N; ++n) {
-      philox_detail::round<S>(x0[n], x1[n], x2[n], x3[n], key0, key1);
-    }
-  }
+  philox_detail::rounds<S, N>(key, x0, x1, x2, x3);
   for (int n = 0; n < N; ++n) {
     out[n] = {{x0[n], x1[n], x2[n], x3[n]}};
   }

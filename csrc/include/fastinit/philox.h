@@ -70,22 +70,36 @@ FASTINIT_INLINE void round(typename S::U& x0, typename S::U& x1,
   x3 = lo0;
 }
 
+// All ten rounds, with the key schedule, on N independent states advanced
+// round by round together (so that their multiply chains overlap).
+template <class S, int N>
+FASTINIT_INLINE void rounds(PhiloxKey key, typename S::U (&x0)[N],
+                            typename S::U (&x1)[N], typename S::U (&x2)[N],
+                            typename S::U (&x3)[N]) {
+  uint32_t k0 = key.k0;
+  uint32_t k1 = key.k1;
+  for (int r = 0; r < 10; ++r) {
+    if (r > 0) {
+      k0 += kWeyl0;
+      k1 += kWeyl1;
+    }
+    const typename S::U key0 = S::splat_u(k0);
+    const typename S::U key1 = S::splat_u(k1);
+    for (int n = 0; n < N; ++n) {
+      round<S>(x0[n], x1[n], x2[n], x3[n], key0, key1);
+    }
+  }
+}
+
 }  // namespace philox_detail
 
 // Philox4x32 with ten rounds on the counter (c0, c1, c2, c3).
 FASTINIT_INLINE PhiloxBlock philox4x32_10(PhiloxKey key, uint32_t c0,
                                           uint32_t c1, uint32_t c2,
                                           uint32_t c3) {
-  uint32_t k0 = key.k0;
-  uint32_t k1 = key.k1;
-  for (int r = 0; r < 10; ++r) {
-    if (r > 0) {
-      k0 += philox_detail::kWeyl0;
-      k1 += philox_detail::kWeyl1;
-    }
-    philox_detail::round<ScalarLanes>(c0, c1, c2, c3, k0, k1);
-  }
-  return {{c0, c1, c2, c3}};
+  uint32_t x0[1] = {c0}, x1[1] = {c1}, x2[1] = {c2}, x3[1] = {c3};
+  philox_detail::rounds<ScalarLanes, 1>(key, x0, x1, x2, x3);
+  return {{x0[0], x1[0], x2[0], x3[0]}};
 }
 
 // The block `block` (attempt `attempt`) of stream `stream` under `key`.
