@@ -1,5 +1,6 @@
 #include "checks.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include <ATen/MemoryOverlap.h>
@@ -173,6 +174,58 @@ void check_sparse_args(const at::Tensor& tensor, double sparsity, double std) {
 
 int64_t sparse_zero_count(int64_t rows, double sparsity) {
   return static_cast<int64_t>(std::ceil(sparsity * static_cast<double>(rows)));
+}
+
+void check_shard_lists(const char* op, at::TensorList tensors,
+                       at::OptionalIntArrayRef global_shapes,
+                       at::OptionalIntArrayRef offsets) {
+  TORCH_CHECK(global_shapes.has_value() == offsets.has_value(), "fastinit::", op,
+              ": global_shapes and offsets must be given together");
+  if (!global_shapes.has_value()) {
+    return;
+  }
+  size_t dims = 0;
+  for (const at::Tensor& tensor : tensors) {
+    dims += static_cast<size_t>(tensor.dim());
+  }
+  TORCH_CHECK(global_shapes->size() == dims && offsets->size() == dims, "fastinit::", op,
+              ": global_shapes and offsets need one number per dim of every tensor (", dims,
+              "), but got ", global_shapes->size(), " and ", offsets->size());
+  size_t at = 0;
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    const at::Tensor& tensor = tensors[i];
+    const int64_t ndim = tensor.dim();
+    const at::IntArrayRef global(global_shapes->data() + at, ndim);
+    const at::IntArrayRef offset(offsets->data() + at, ndim);
+    for (int64_t d = 0; d < ndim; ++d) {
+      TORCH_SYM_CHECK(tensor.sym_size(d).sym_le(global[d] - offset[d]).sym_and(offset[d] >= 0),
+                      "fastinit::", op, ": tensor ", i, " of shape ", tensor.sym_sizes(),
+                      " at offsets ", offset, " does not fit in the global shape ", global);
+    }
+    at += static_cast<size_t>(ndim);
+  }
+}
+
+std::vector<ShardWindow> shard_windows(const char* op, at::TensorList tensors,
+                                       at::OptionalIntArrayRef global_shapes,
+                                       at::OptionalIntArrayRef offsets) {
+  check_shard_lists(op, tensors, global_shapes, offsets);
+  std::vector<ShardWindow> windows(tensors.size());
+  size_t at = 0;
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    const at::Tensor& tensor = tensors[i];
+    const int ndim = static_cast<int>(tensor.dim());
+    if (!global_shapes.has_value()) {
+      windows[i].run = std::max<int64_t>(tensor.numel(), 1);
+    } else if (tensor.numel() > 0) {
+      TORCH_CHECK(ShardWindow::make(ndim, tensor.sizes().data(), global_shapes->data() + at,
+                                    offsets->data() + at, windows[i]),
+                  "fastinit::", op, ": tensor ", i, " has too many dims to place in ",
+                  "its global shape");
+    }
+    at += static_cast<size_t>(ndim);
+  }
+  return windows;
 }
 
 }  // namespace fastinit

@@ -4,6 +4,11 @@
 
 #include <ATen/core/Tensor.h>
 #include <c10/util/ArrayRef.h>
+#include <c10/util/OptionalArrayRef.h>
+
+#include <vector>
+
+#include "fastinit/layout.h"
 
 namespace fastinit {
 
@@ -30,6 +35,18 @@ void check_mixture_args(at::TensorList tensors, at::IntArrayRef seeds,
 void check_orthogonal_args(at::TensorList destinations, const at::Tensor& gaussians);
 
 void check_sparse_args(const at::Tensor& tensor, double sparsity, double std);
+
+// Checks optional shard lists (see shard_windows) without concrete sizes.
+void check_shard_lists(const char* op, at::TensorList tensors,
+                       at::OptionalIntArrayRef global_shapes, at::OptionalIntArrayRef offsets);
+
+// Where each of `tensors` lies in its global tensor (Note [shard windows]):
+// tensor i is the block at `offsets` of a `global_shapes` tensor, the two
+// lists holding tensor.dim() numbers per tensor, in order. Without them
+// every tensor is whole. Checks the lists and that each block fits.
+std::vector<ShardWindow> shard_windows(const char* op, at::TensorList tensors,
+                                       at::OptionalIntArrayRef global_shapes,
+                                       at::OptionalIntArrayRef offsets);
 
 // The number of rows per column that sparse_ sets to zero.
 int64_t sparse_zero_count(int64_t rows, double sparsity);

@@ -5,18 +5,23 @@
 // parameters (Note [fastinit RNG contract]); a single-tensor call is a list
 // of one. Seeds are arguments, not generator state, so the ops are
 // deterministic functions of their inputs.
+//
+// The random ops take optional `global_shapes` and `offsets`: tensor i is
+// then the block at those offsets of a larger tensor (a shard) and gets
+// that block's values (Note [shard windows] in fastinit/layout.h); each list
+// holds tensor.dim() numbers per tensor.
 #include <torch/library.h>
 
 TORCH_LIBRARY(fastinit, m) {
   m.def(
       "uniform_(Tensor(a!)[] tensors, int[] seeds, float[] low, "
-      "float[] high) -> ()");
+      "float[] high, int[]? global_shapes=None, int[]? offsets=None) -> ()");
   m.def(
       "normal_(Tensor(a!)[] tensors, int[] seeds, float[] mean, "
-      "float[] std) -> ()");
+      "float[] std, int[]? global_shapes=None, int[]? offsets=None) -> ()");
   m.def(
       "trunc_normal_(Tensor(a!)[] tensors, int[] seeds, float[] mean, "
-      "float[] std, float[] a, float[] b) -> ()");
+      "float[] std, float[] a, float[] b, int[]? global_shapes=None, int[]? offsets=None) -> ()");
   m.def("sparse_(Tensor(a!) tensor, int seed, float sparsity, float std) -> ()");
   // Destination i becomes the orthogonal factor of gaussians[i] (its rows x
   // cols shape; the QR is taken of the transpose when rows < cols), with
@@ -29,5 +34,5 @@ TORCH_LIBRARY(fastinit, m) {
   m.def(
       "mixture_(Tensor(a!)[] tensors, int[] seeds, int[] counts, "
       "float[] probabilities, int[] kinds, float[] first, float[] second, "
-      "float[] third, float[] fourth) -> ()");
+      "float[] third, float[] fourth, int[]? global_shapes=None, int[]? offsets=None) -> ()");
 }

@@ -55,11 +55,12 @@ c10::TypedOperatorHandle<Signature> op(const char* name) {
   return c10::Dispatcher::singleton().findSchemaOrThrow(name, "").typed<Signature>();
 }
 
-using UniformOrNormal = void(at::TensorList, at::IntArrayRef,
-                             at::ArrayRef<double>, at::ArrayRef<double>);
+using UniformOrNormal = void(at::TensorList, at::IntArrayRef, at::ArrayRef<double>,
+                             at::ArrayRef<double>, at::OptionalIntArrayRef,
+                             at::OptionalIntArrayRef);
 using TruncNormal = void(at::TensorList, at::IntArrayRef, at::ArrayRef<double>,
-                         at::ArrayRef<double>, at::ArrayRef<double>,
-                         at::ArrayRef<double>);
+                         at::ArrayRef<double>, at::ArrayRef<double>, at::ArrayRef<double>,
+                         at::OptionalIntArrayRef, at::OptionalIntArrayRef);
 
 const auto& uniform_op() {
   static const auto handle = op<UniformOrNormal>("fastinit::uniform_");
@@ -82,7 +83,7 @@ void fill_one(const Handle& handle, const at::Tensor& tensor,
   const int64_t seed = seed_for(tensor, generator);
   py::gil_scoped_release no_gil;
   at::NoGradGuard no_grad;
-  handle.call({tensor}, {seed}, at::ArrayRef<double>(params)...);
+  handle.call({tensor}, {seed}, at::ArrayRef<double>(params)..., std::nullopt, std::nullopt);
 }
 
 // A byte tensor of `nbytes` for fastinit.materialize: 2 MiB-aligned, with

@@ -167,44 +167,67 @@ class FillPlan {
   std::vector<std::pair<at::Tensor, at::Tensor>> twins_;
 };
 
-// Adds a float32-computed fill: kernel(start, count, float* out).
-template <typename Kernel>
-void add_float(FillPlan& plan, const at::Tensor& tensor, Kernel kernel) {
-  plan.add(tensor, [kernel](auto destination) {
-    return [kernel, destination](int64_t start, int64_t count) {
+// Adds the fill of `tensor`, the block `window` of a global tensor (Note
+// [shard windows]), with the values of a distribution computed in T (float
+// or double) in groups of kGroup elements: generate(start, count, T* out)
+// writes the elements [start, start + count) of a whole tensor, start a
+// multiple of kGroup and count <= kStoreChunk, and may write on to the end
+// of the last group.
+template <typename T, int64_t kGroup, typename Generate>
+void add_fill(FillPlan& plan, const at::Tensor& tensor, const ShardWindow& window,
+              Generate generate) {
+  plan.add(tensor, [window, generate](auto destination) {
+    return [window, generate, destination](int64_t start, int64_t count) {
       using scalar_t = std::remove_pointer_t<decltype(destination.data)>;
-      if constexpr (std::is_same_v<scalar_t, float>) {
-        if (destination.contiguous) {
-          kernel(start, count, destination.data + start);
+      if constexpr (std::is_same_v<scalar_t, T> && std::is_same_v<T, float>) {
+        if (destination.contiguous && window.whole()) {
+          generate(start, count, destination.data + start);
           return;
         }
       }
-      // Converted or scattered through a buffer small enough to stay in
-      // L1 next to the kernel's own working set.
-      float buffer[kStoreChunk];
-      for (int64_t done = 0; done < count; done += kStoreChunk) {
-        const int64_t n = std::min(kStoreChunk, count - done);
-        kernel(start + done, n, buffer);
-        destination.store(buffer, start + done, n);
+      // Converted, scattered or gathered from runs through a buffer small
+      // enough to stay in L1 next to the kernel's own working set.
+      T buffer[kStoreChunk + kGroup];
+      int64_t local = start;
+      const int64_t end = start + count;
+      while (local < end) {
+        // The rest of this run: global elements [global, global + n).
+        const int64_t global = window.global_index(local);
+        int64_t n = std::min(window.run - local % window.run, end - local);
+        int64_t skip = global % kGroup;  // values before `global` in its group
+        int64_t from = global - skip;
+        while (n > 0) {
+          const int64_t m = std::min(kStoreChunk - skip, n);
+          generate(from, skip + m, buffer);
+          destination.store(buffer + skip, local, m);
+          from += skip + m;
+          local += m;
+          n -= m;
+          skip = 0;
+        }
       }
     };
   });
 }
 
-// Adds a float64 fill: group(index, double* out) writes `group_size`
-// elements.
-template <typename Group>
-void add_double(FillPlan& plan, const at::Tensor& tensor, int64_t group_size,
+// Adds a float32 fill by a kernel of kernel_table.h.
+template <typename Kernel>
+void add_float(FillPlan& plan, const at::Tensor& tensor, const ShardWindow& window,
+               Kernel kernel) {
+  add_fill<float, kFloatGroup>(plan, tensor, window, kernel);
+}
+
+// Adds a float64 fill by a group function of distributions.h:
+// group(index, double* out) writes elements [kGroup index, kGroup (index + 1)).
+template <int64_t kGroup, typename Group>
+void add_double(FillPlan& plan, const at::Tensor& tensor, const ShardWindow& window,
                 Group group) {
-  plan.add(tensor, [group, group_size](auto destination) {
-    return [group, group_size, destination](int64_t start, int64_t count) {
-      double buffer[kChunk];
-      for (int64_t j = 0; j < count; j += group_size) {
-        group(static_cast<uint64_t>((start + j) / group_size), buffer + j);
-      }
-      destination.store(buffer, start, count);
-    };
-  });
+  add_fill<double, kGroup>(plan, tensor, window,
+                           [group](int64_t start, int64_t count, double* out) {
+                             for (int64_t j = 0; j < count; j += kGroup) {
+                               group(static_cast<uint64_t>((start + j) / kGroup), out + j);
+                             }
+                           });
 }
 
 PhiloxKey key_of(int64_t seed) {
@@ -212,18 +235,22 @@ PhiloxKey key_of(int64_t seed) {
 }
 
 void uniform_(at::TensorList tensors, at::IntArrayRef seeds,
-              at::ArrayRef<double> low, at::ArrayRef<double> high) {
+              at::ArrayRef<double> low, at::ArrayRef<double> high,
+              at::OptionalIntArrayRef global_shapes, at::OptionalIntArrayRef offsets) {
   check_uniform_args(tensors, seeds, low, high);
+  const auto windows = shard_windows("uniform_", tensors, global_shapes, offsets);
   FillPlan plan;
   for (size_t i = 0; i < tensors.size(); ++i) {
     const PhiloxKey key = key_of(seeds[i]);
     if (tensors[i].scalar_type() == at::kDouble) {
       const UniformParams<double> p{key, low[i], high[i] - low[i]};
-      add_double(plan, tensors[i], 2, [p](uint64_t g, double* out) { uniform_group_f64(p, g, out); });
+      add_double<2>(plan, tensors[i], windows[i], [p](uint64_t g, double* out) {
+        uniform_group_f64(p, g, out);
+      });
     } else {
       const UniformParams<float> p{key, static_cast<float>(low[i]),
                                    static_cast<float>(high[i] - low[i])};
-      add_float(plan, tensors[i], [p](int64_t start, int64_t count, float* out) {
+      add_float(plan, tensors[i], windows[i], [p](int64_t start, int64_t count, float* out) {
         kernels().uniform(p, start, count, out);
       });
     }
@@ -232,18 +259,22 @@ void uniform_(at::TensorList tensors, at::IntArrayRef seeds,
 }
 
 void normal_(at::TensorList tensors, at::IntArrayRef seeds,
-             at::ArrayRef<double> mean, at::ArrayRef<double> std) {
+             at::ArrayRef<double> mean, at::ArrayRef<double> std,
+             at::OptionalIntArrayRef global_shapes, at::OptionalIntArrayRef offsets) {
   check_normal_args(tensors, seeds, mean, std);
+  const auto windows = shard_windows("normal_", tensors, global_shapes, offsets);
   FillPlan plan;
   for (size_t i = 0; i < tensors.size(); ++i) {
     const PhiloxKey key = key_of(seeds[i]);
     if (tensors[i].scalar_type() == at::kDouble) {
       const NormalParams<double> p{key, mean[i], std[i]};
-      add_double(plan, tensors[i], 2, [p](uint64_t g, double* out) { normal_group_f64(p, g, out); });
+      add_double<2>(plan, tensors[i], windows[i], [p](uint64_t g, double* out) {
+        normal_group_f64(p, g, out);
+      });
     } else {
       const NormalParams<float> p{key, static_cast<float>(mean[i]),
                                   static_cast<float>(std[i])};
-      add_float(plan, tensors[i], [p](int64_t start, int64_t count, float* out) {
+      add_float(plan, tensors[i], windows[i], [p](int64_t start, int64_t count, float* out) {
         kernels().normal(p, start, count, out);
       });
     }
@@ -253,19 +284,21 @@ void normal_(at::TensorList tensors, at::IntArrayRef seeds,
 
 void trunc_normal_(at::TensorList tensors, at::IntArrayRef seeds,
                    at::ArrayRef<double> mean, at::ArrayRef<double> std,
-                   at::ArrayRef<double> a, at::ArrayRef<double> b) {
+                   at::ArrayRef<double> a, at::ArrayRef<double> b,
+                   at::OptionalIntArrayRef global_shapes, at::OptionalIntArrayRef offsets) {
   check_trunc_normal_args(tensors, seeds, mean, std, a, b);
+  const auto windows = shard_windows("trunc_normal_", tensors, global_shapes, offsets);
   FillPlan plan;
   for (size_t i = 0; i < tensors.size(); ++i) {
     const PhiloxKey key = key_of(seeds[i]);
     if (tensors[i].scalar_type() == at::kDouble) {
       const auto p = TruncNormalParams<double>::make(key, mean[i], std[i], a[i], b[i]);
-      add_double(plan, tensors[i], 1, [p](uint64_t index, double* out) {
+      add_double<1>(plan, tensors[i], windows[i], [p](uint64_t index, double* out) {
         *out = trunc_normal_element_f64(p, index);
       });
     } else {
       const auto p = TruncNormalParams<float>::make(key, mean[i], std[i], a[i], b[i]);
-      add_float(plan, tensors[i], [p](int64_t start, int64_t count, float* out) {
+      add_float(plan, tensors[i], windows[i], [p](int64_t start, int64_t count, float* out) {
         kernels().trunc_normal(p, start, count, out);
       });
     }
@@ -277,8 +310,10 @@ void trunc_normal_(at::TensorList tensors, at::IntArrayRef seeds,
 void mixture_(at::TensorList tensors, at::IntArrayRef seeds, at::IntArrayRef counts,
               at::ArrayRef<double> probabilities, at::IntArrayRef kinds,
               at::ArrayRef<double> first, at::ArrayRef<double> second,
-              at::ArrayRef<double> third, at::ArrayRef<double> fourth) {
+              at::ArrayRef<double> third, at::ArrayRef<double> fourth,
+              at::OptionalIntArrayRef global_shapes, at::OptionalIntArrayRef offsets) {
   check_mixture_args(tensors, seeds, counts, probabilities, kinds, first, second, third, fourth);
+  const auto windows = shard_windows("mixture_", tensors, global_shapes, offsets);
   FillPlan plan;
   int64_t offset = 0;
   for (size_t i = 0; i < tensors.size(); ++i) {
@@ -288,7 +323,7 @@ void mixture_(at::TensorList tensors, at::IntArrayRef seeds, at::IntArrayRef cou
         first.data() + offset, second.data() + offset, third.data() + offset,
         fourth.data() + offset);
     offset += count;
-    add_float(plan, tensors[i], [p](int64_t start, int64_t count, float* out) {
+    add_float(plan, tensors[i], windows[i], [p](int64_t start, int64_t count, float* out) {
       kernels().mixture(p, start, count, out);
     });
   }
@@ -305,7 +340,7 @@ void sparse_(const at::Tensor& tensor, int64_t seed, double sparsity,
               "fastinit::sparse_ supports at most 2^32 - 1 rows, but got ",
               rows);
   const int64_t zeros = sparse_zero_count(rows, sparsity);
-  normal_({tensor}, {seed}, {0.0}, {std});
+  normal_({tensor}, {seed}, {0.0}, {std}, std::nullopt, std::nullopt);
   if (zeros == 0 || cols == 0) {
     return;
   }

@@ -43,7 +43,8 @@ struct Slot {
   void* data;
   int64_t numel;
   bool contiguous;
-  StridedLayout layout;
+  StridedLayout layout;  // used when not contiguous
+  ShardWindow window;    // Note [shard windows]
   Params params;
 };
 
@@ -179,6 +180,29 @@ struct TruncNormalF64 {
 };
 
 // ------------------------------------------------------------ the kernel
+// Fills a block of a larger tensor (Note [shard windows]): each thread takes
+// four consecutive local elements and computes each group they need once.
+template <typename Dist, typename scalar_t>
+__device__ void fill_window(const Slot<typename Dist::Params>& slot, int64_t block_start,
+                            int64_t block_end) {
+  using T = typename Dist::Value;
+  for (int64_t index = block_start + static_cast<int64_t>(threadIdx.x) * 4; index < block_end;
+       index += static_cast<int64_t>(kThreads) * 4) {
+    T values[4];
+    uint64_t computed = ~uint64_t{0};
+    const int count = static_cast<int>(block_end - index < 4 ? block_end - index : 4);
+    for (int k = 0; k < count; ++k) {
+      const int64_t global = slot.window.global_index(index + k);
+      const uint64_t group = static_cast<uint64_t>(global / Dist::kGroup);
+      if (group != computed) {
+        Dist::group(slot.params, group, values);
+        computed = group;
+      }
+      store<scalar_t>(slot, index + k, values + global % Dist::kGroup, 1);
+    }
+  }
+}
+
 template <typename Dist, typename scalar_t>
 __global__ void __launch_bounds__(kThreads)
     fill_kernel(const Slot<typename Dist::Params>* slots,
@@ -196,6 +220,10 @@ __global__ void __launch_bounds__(kThreads)
   const int64_t block_end = block_start + kElementsPerBlock < slot.numel
                                 ? block_start + kElementsPerBlock
                                 : slot.numel;
+  if (!slot.window.whole()) {
+    fill_window<Dist, scalar_t>(slot, block_start, block_end);
+    return;
+  }
   for (int64_t index = block_start + static_cast<int64_t>(threadIdx.x) * Dist::kGroup;
        index < block_end; index += static_cast<int64_t>(kThreads) * Dist::kGroup) {
     T values[4];
@@ -208,7 +236,7 @@ __global__ void __launch_bounds__(kThreads)
 
 // Builds the descriptor table of `tensors` (one dtype) and launches once.
 template <typename Dist, typename scalar_t, typename MakeParams>
-void launch(const std::vector<at::Tensor>& tensors,
+void launch(const std::vector<at::Tensor>& tensors, const std::vector<ShardWindow>& windows,
             const std::vector<size_t>& which, MakeParams make_params) {
   using Params = typename Dist::Params;
   std::vector<Slot<Params>> slots;
@@ -227,6 +255,7 @@ void launch(const std::vector<at::Tensor>& tensors,
                   "fastinit: tensors with more than ", StridedLayout::kMaxDims,
                   " non-mergeable dims are not supported on CUDA");
     }
+    slot.window = windows[i];
     slot.params = make_params(i);
     slots.push_back(slot);
     first_blocks.push_back(blocks);
@@ -255,7 +284,8 @@ void launch(const std::vector<at::Tensor>& tensors,
 // Groups `tensors` by dtype and launches the float32-computed distribution
 // F32 or the float64 one F64 for each group.
 template <typename F32, typename F64, typename MakeF32, typename MakeF64>
-void fill_all(at::TensorList list, MakeF32 make_f32, MakeF64 make_f64) {
+void fill_all(at::TensorList list, const std::vector<ShardWindow>& windows, MakeF32 make_f32,
+              MakeF64 make_f64) {
   if (list.empty()) return;
   const std::vector<at::Tensor> tensors(list.begin(), list.end());
   const c10::cuda::OptionalCUDAGuard guard(tensors.front().device());
@@ -276,10 +306,10 @@ void fill_all(at::TensorList list, MakeF32 make_f32, MakeF64 make_f64) {
     }
     if (which.empty()) continue;
     switch (dtype) {
-      case at::kFloat: launch<F32, float>(tensors, which, make_f32); break;
-      case at::kHalf: launch<F32, at::Half>(tensors, which, make_f32); break;
-      case at::kBFloat16: launch<F32, at::BFloat16>(tensors, which, make_f32); break;
-      default: launch<F64, double>(tensors, which, make_f64); break;
+      case at::kFloat: launch<F32, float>(tensors, windows, which, make_f32); break;
+      case at::kHalf: launch<F32, at::Half>(tensors, windows, which, make_f32); break;
+      case at::kBFloat16: launch<F32, at::BFloat16>(tensors, windows, which, make_f32); break;
+      default: launch<F64, double>(tensors, windows, which, make_f64); break;
     }
   }
 }
@@ -287,10 +317,11 @@ void fill_all(at::TensorList list, MakeF32 make_f32, MakeF64 make_f64) {
 PhiloxKey key_of(int64_t seed) { return philox_key_from_seed(static_cast<uint64_t>(seed)); }
 
 void uniform_(at::TensorList tensors, at::IntArrayRef seeds, at::ArrayRef<double> low,
-              at::ArrayRef<double> high) {
+              at::ArrayRef<double> high, at::OptionalIntArrayRef global_shapes,
+              at::OptionalIntArrayRef offsets) {
   check_uniform_args(tensors, seeds, low, high);
   fill_all<UniformF32, UniformF64>(
-      tensors,
+      tensors, shard_windows("uniform_", tensors, global_shapes, offsets),
       [&](size_t i) {
         return UniformParams<float>{key_of(seeds[i]), static_cast<float>(low[i]),
                                     static_cast<float>(high[i] - low[i])};
@@ -299,10 +330,11 @@ void uniform_(at::TensorList tensors, at::IntArrayRef seeds, at::ArrayRef<double
 }
 
 void normal_(at::TensorList tensors, at::IntArrayRef seeds, at::ArrayRef<double> mean,
-             at::ArrayRef<double> std) {
+             at::ArrayRef<double> std, at::OptionalIntArrayRef global_shapes,
+             at::OptionalIntArrayRef offsets) {
   check_normal_args(tensors, seeds, mean, std);
   fill_all<NormalF32, NormalF64>(
-      tensors,
+      tensors, shard_windows("normal_", tensors, global_shapes, offsets),
       [&](size_t i) {
         return NormalParams<float>{key_of(seeds[i]), static_cast<float>(mean[i]),
                                    static_cast<float>(std[i])};
@@ -311,10 +343,11 @@ void normal_(at::TensorList tensors, at::IntArrayRef seeds, at::ArrayRef<double>
 }
 
 void trunc_normal_(at::TensorList tensors, at::IntArrayRef seeds, at::ArrayRef<double> mean,
-                   at::ArrayRef<double> std, at::ArrayRef<double> a, at::ArrayRef<double> b) {
+                   at::ArrayRef<double> std, at::ArrayRef<double> a, at::ArrayRef<double> b,
+                   at::OptionalIntArrayRef global_shapes, at::OptionalIntArrayRef offsets) {
   check_trunc_normal_args(tensors, seeds, mean, std, a, b);
   fill_all<TruncNormalF32, TruncNormalF64>(
-      tensors,
+      tensors, shard_windows("trunc_normal_", tensors, global_shapes, offsets),
       [&](size_t i) {
         return TruncNormalParams<float>::make(key_of(seeds[i]), mean[i], std[i], a[i], b[i]);
       },
@@ -327,17 +360,21 @@ void trunc_normal_(at::TensorList tensors, at::IntArrayRef seeds, at::ArrayRef<d
 void mixture_(at::TensorList tensors, at::IntArrayRef seeds, at::IntArrayRef counts,
               at::ArrayRef<double> probabilities, at::IntArrayRef kinds,
               at::ArrayRef<double> first, at::ArrayRef<double> second,
-              at::ArrayRef<double> third, at::ArrayRef<double> fourth) {
+              at::ArrayRef<double> third, at::ArrayRef<double> fourth,
+              at::OptionalIntArrayRef global_shapes, at::OptionalIntArrayRef offsets) {
   check_mixture_args(tensors, seeds, counts, probabilities, kinds, first, second, third, fourth);
-  std::vector<int64_t> offsets(tensors.size() + 1, 0);
-  for (size_t i = 0; i < tensors.size(); ++i) offsets[i + 1] = offsets[i] + counts[i];
+  const auto windows = shard_windows("mixture_", tensors, global_shapes, offsets);
+  std::vector<int64_t> first_component(tensors.size() + 1, 0);
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    first_component[i + 1] = first_component[i] + counts[i];
+  }
   const auto make = [&](size_t i) {
-    const int64_t o = offsets[i];
+    const int64_t o = first_component[i];
     return MixtureParams::make(key_of(seeds[i]), static_cast<int>(counts[i]),
                                probabilities.data() + o, kinds.data() + o, first.data() + o,
                                second.data() + o, third.data() + o, fourth.data() + o);
   };
-  fill_all<MixtureF32, MixtureF32>(tensors, make, make);
+  fill_all<MixtureF32, MixtureF32>(tensors, windows, make, make);
 }
 
 // One batched at::linalg_qr on the device for the whole group.
@@ -356,7 +393,7 @@ void sparse_(const at::Tensor& tensor, int64_t seed, double sparsity, double std
   const int64_t cols = tensor.size(1);
   TORCH_CHECK(rows <= INT64_C(0xFFFFFFFF),
               "fastinit::sparse_ supports at most 2^32 - 1 rows, but got ", rows);
-  normal_({tensor}, {seed}, {0.0}, {std});
+  normal_({tensor}, {seed}, {0.0}, {std}, std::nullopt, std::nullopt);
   const int64_t zeros = sparse_zero_count(rows, sparsity);
   if (zeros == 0 || cols == 0) return;
   at::Tensor row_index = at::empty({zeros * cols}, at::kLong);

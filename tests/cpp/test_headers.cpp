@@ -256,6 +256,45 @@ void test_strided_layout() {
   EXPECT(layout.ndim == 2 && layout.sizes[1] == 12 && layout.strides[0] == 24);
 }
 
+// Every block of a (3, 4, 5) tensor: the window's global index of each
+// local element equals the row-major index of its global coordinates.
+void test_shard_windows() {
+  const int64_t global[] = {3, 4, 5};
+  int checked = 0;
+  for (int64_t o0 = 0; o0 < 3; ++o0)
+    for (int64_t l0 = 1; o0 + l0 <= 3; ++l0)
+      for (int64_t o1 = 0; o1 < 4; ++o1)
+        for (int64_t l1 = 1; o1 + l1 <= 4; ++l1)
+          for (int64_t o2 = 0; o2 < 5; ++o2)
+            for (int64_t l2 = 1; o2 + l2 <= 5; ++l2) {
+              const int64_t local[] = {l0, l1, l2};
+              const int64_t offsets[] = {o0, o1, o2};
+              ShardWindow window;
+              EXPECT(ShardWindow::make(3, local, global, offsets, window));
+              int64_t j = 0;
+              bool identity = true;  // a prefix of the global order
+              for (int64_t a = 0; a < l0; ++a)
+                for (int64_t b = 0; b < l1; ++b)
+                  for (int64_t c = 0; c < l2; ++c, ++j) {
+                    const int64_t expected = ((o0 + a) * 4 + (o1 + b)) * 5 + (o2 + c);
+                    EXPECT(window.global_index(j) == expected);
+                    identity = identity && expected == j;
+                  }
+              EXPECT(window.whole() == identity);
+              ++checked;
+            }
+  EXPECT(checked == 6 * 10 * 15);
+  // Shard(0) is one run; Shard(1) of a matrix is one run per row.
+  const int64_t matrix[] = {6, 8};
+  const int64_t rows[] = {2, 8}, rows_at[] = {4, 0};
+  ShardWindow window;
+  EXPECT(ShardWindow::make(2, rows, matrix, rows_at, window));
+  EXPECT(window.run == 16 && window.base == 32 && window.runs.ndim == 0);
+  const int64_t cols[] = {6, 3}, cols_at[] = {0, 5};
+  EXPECT(ShardWindow::make(2, cols, matrix, cols_at, window));
+  EXPECT(window.run == 3 && window.base == 5 && window.runs.ndim == 1);
+}
+
 }  // namespace
 
 int main() {
@@ -269,6 +308,7 @@ int main() {
   test_trunc_normal_methods();
   test_sparse_rows();
   test_strided_layout();
+  test_shard_windows();
   if (failures == 0) {
     std::printf("all header tests passed\n");
   }

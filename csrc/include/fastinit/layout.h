@@ -84,4 +84,58 @@ class StridedCursor {
   int64_t offset_ = 0;
 };
 
+// Note [shard windows]
+// ~~~~~~~~~~~~~~~~~~~~
+// A tensor can be a window into a larger logical tensor: a shard of a
+// DTensor holds the elements [offset_d, offset_d + local_d) of every dim d of
+// a global tensor, and must get exactly their values (Note [fastinit RNG
+// contract]: values are a function of the *global* row-major index). A
+// window maps the local row-major index of an element to its global one.
+//
+// Runs: trailing dims the window covers whole, plus the first partial dim,
+// are consecutive in the global order, so the local elements come in runs
+// of `run` consecutive global indices; the dims before them (coalesced,
+// with global strides) say where each run starts. Shard(0) of a contiguous
+// tensor is a single run at `base`; Shard(1) of a matrix is one run per
+// row. A whole tensor is the window with base 0 and a single run.
+struct ShardWindow {
+  int64_t base = 0;     // global index of local element 0
+  int64_t run = 1;      // local elements per run (>= 1)
+  StridedLayout runs;   // run number -> global offset of its first element
+
+  // The window of a `local_sizes` block at `offsets` of a `global_sizes`
+  // tensor (the caller checks offsets + local sizes <= global sizes and
+  // skips empty blocks). Returns false when ndim > kMaxInputDims or more
+  // than StridedLayout::kMaxDims dims remain before the runs.
+  static constexpr int kMaxInputDims = 64;
+  static bool make(int ndim, const int64_t* local_sizes, const int64_t* global_sizes,
+                   const int64_t* offsets, ShardWindow& out) {
+    out = ShardWindow();
+    if (ndim > kMaxInputDims) return false;
+    int64_t global_strides[kMaxInputDims];
+    int64_t stride = 1;
+    for (int d = ndim - 1; d >= 0; --d) {
+      global_strides[d] = stride;
+      out.base += offsets[d] * stride;
+      stride *= global_sizes[d];
+    }
+    int d = ndim - 1;  // after the loop: the innermost dim before the runs
+    for (; d >= 0; --d) {
+      out.run *= local_sizes[d];
+      if (local_sizes[d] != global_sizes[d]) {
+        --d;
+        break;
+      }
+    }
+    return StridedLayout::coalesce(d + 1, local_sizes, global_strides, out.runs);
+  }
+
+  // True when local and global indices coincide.
+  FASTINIT_INLINE bool whole() const { return base == 0 && runs.ndim == 0; }
+
+  FASTINIT_INLINE int64_t global_index(int64_t local) const {
+    return base + runs.offset_of(local / run) + local % run;
+  }
+};
+
 FASTINIT_NAMESPACE_END
