@@ -8,6 +8,7 @@ import contextvars
 import torch
 
 from . import _C  # registers torch.ops.fastinit
+from .sharding import localize
 
 ops = torch.ops.fastinit
 
@@ -56,3 +57,41 @@ def require_floating(name: str, tensor: torch.Tensor) -> None:
             f"fastinit::{name}: unsupported dtype {tensor.dtype}; "
             "expected float32, float64, float16 or bfloat16"
         )
+
+
+def _per_tensor(op):
+    """Runs a batched op whose parameters are one number per tensor."""
+    return lambda tensors, seeds, params, **windows: op(tensors, seeds, *map(list, zip(*params)), **windows)
+
+
+def _mixtures(tensors, seeds, params, **windows):
+    counts = [len(p[1]) for p in params]
+    flat = [[x for p in params for x in p[field]] for field in range(6)]
+    ops.mixture_(tensors, seeds, counts, *flat, **windows)
+
+
+_RANDOM_OPS = {
+    "uniform": _per_tensor(ops.uniform_),
+    "normal": _per_tensor(ops.normal_),
+    "trunc_normal": _per_tensor(ops.trunc_normal_),
+    "mixture": _mixtures,
+}
+RANDOM_KINDS = frozenset(_RANDOM_OPS)
+
+
+def fill_random(kind: str, tensors: list, seeds: list, params: list) -> None:
+    """One batched op call of distribution `kind` ("uniform", "normal",
+    "trunc_normal", "mixture" with specs.Fill params): tensor i gets seeds[i]
+    and params[i]; a DTensor's local shard gets its slice of the global
+    tensor's values (fastinit.sharding)."""
+    tensors, seeds, params, windows = localize(tensors, seeds, params)
+    if tensors:
+        with torch.no_grad():
+            _RANDOM_OPS[kind](tensors, seeds, params, **windows)
+
+
+def fill_random_one(kind: str, tensor, generator, params: tuple) -> None:
+    """fill_random on one tensor with a seed drawn from `generator` (none
+    for meta tensors)."""
+    if not tensor.is_meta:
+        fill_random(kind, [tensor], draw_seeds(generator, 1), [params])

@@ -7,6 +7,7 @@ import torch
 
 from ._ops import require_floating
 from .init import _orthogonal_matrices
+from .sharding import fill_through_full, is_dtensor
 
 __all__ = ["batched_orthogonal_"]
 
@@ -22,6 +23,12 @@ def batched_orthogonal_(tensors, gain: float = 1, batch_dims: int = 1, generator
     orthogonal_ called on each matrix in order with the same generator, bit
     for bit. Returns `tensors`.
     """
+    if isinstance(tensors, torch.Tensor) and is_dtensor(tensors):
+        fill_through_full([tensors], lambda full: batched_orthogonal_(full[0], gain, batch_dims, generator))
+        return tensors
+    if not isinstance(tensors, torch.Tensor) and any(map(is_dtensor, tensors)):
+        fill_through_full(list(tensors), lambda full: batched_orthogonal_(full, gain, batch_dims, generator))
+        return tensors
     if isinstance(tensors, torch.Tensor):
         if tensors.dim() < batch_dims + 2:
             raise ValueError(

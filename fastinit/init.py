@@ -14,7 +14,17 @@ import torch
 from torch import Tensor
 from typing_extensions import ParamSpec
 
-from ._ops import draw_seeds, fill_normal, fill_trunc_normal, fill_uniform, ops, require_floating, resolve_generator
+from ._ops import (
+    draw_seeds,
+    fill_normal,
+    fill_random_one,
+    fill_trunc_normal,
+    fill_uniform,
+    ops,
+    require_floating,
+    resolve_generator,
+)
+from .sharding import fill_through_full, is_dtensor
 
 __all__ = [
     "calculate_gain",
@@ -78,15 +88,23 @@ _LINEAR_NONLINEARITIES = (
 )
 
 
+# The random fills of one tensor: a plain tensor through the C++ fast path,
+# a DTensor through its local blocks (fastinit.sharding).
 def _uniform(name: str, tensor: Tensor, a: float, b: float, generator) -> Tensor:
     require_floating(name, tensor)
-    fill_uniform(tensor, resolve_generator(generator), float(a), float(b))
+    if is_dtensor(tensor):
+        fill_random_one("uniform", tensor, generator, (float(a), float(b)))
+    else:
+        fill_uniform(tensor, resolve_generator(generator), float(a), float(b))
     return tensor
 
 
 def _normal(name: str, tensor: Tensor, mean: float, std: float, generator) -> Tensor:
     require_floating(name, tensor)
-    fill_normal(tensor, resolve_generator(generator), float(mean), float(std))
+    if is_dtensor(tensor):
+        fill_random_one("normal", tensor, generator, (float(mean), float(std)))
+    else:
+        fill_normal(tensor, resolve_generator(generator), float(mean), float(std))
     return tensor
 
 
@@ -169,7 +187,11 @@ def trunc_normal_(
             stacklevel=2,
         )
     require_floating("trunc_normal_", tensor)
-    fill_trunc_normal(tensor, resolve_generator(generator), float(mean), float(std), float(a), float(b))
+    params = (float(mean), float(std), float(a), float(b))
+    if is_dtensor(tensor):
+        fill_random_one("trunc_normal", tensor, generator, params)
+    else:
+        fill_trunc_normal(tensor, resolve_generator(generator), *params)
     return tensor
 
 
@@ -199,6 +221,9 @@ def eye_(tensor: Tensor) -> Tensor:
     """Fill a 2-D `tensor` with the identity matrix."""
     if tensor.ndimension() != 2:
         raise ValueError("Only tensors with 2 dimensions are supported")
+    if is_dtensor(tensor):
+        fill_through_full([tensor], lambda full: eye_(full[0]))
+        return tensor
     with torch.no_grad():
         tensor.zero_()
         tensor.diagonal().fill_(1)
@@ -214,6 +239,9 @@ def dirac_(tensor: Tensor, groups: int = 1) -> Tensor:
     if sizes[0] % groups != 0:
         raise ValueError("dim 0 must be divisible by groups")
     if tensor.is_meta:
+        return tensor
+    if is_dtensor(tensor):
+        fill_through_full([tensor], lambda full: dirac_(full[0], groups))
         return tensor
 
     out_chans_per_grp = sizes[0] // groups
@@ -336,7 +364,10 @@ def orthogonal_(
     if tensor.numel() == 0 or tensor.is_meta:
         return tensor
     require_floating("orthogonal_", tensor)
-    _orthogonal_matrices([tensor], gain, generator)
+    if is_dtensor(tensor):
+        fill_through_full([tensor], lambda full: _orthogonal_matrices(full, gain, generator))
+    else:
+        _orthogonal_matrices([tensor], gain, generator)
     return tensor
 
 
@@ -371,6 +402,9 @@ def sparse_(
     if tensor.is_meta:
         return tensor
     require_floating("sparse_", tensor)
+    if is_dtensor(tensor):
+        fill_through_full([tensor], lambda full: sparse_(full[0], sparsity, std, generator))
+        return tensor
     (seed,) = draw_seeds(generator, 1)
     with torch.no_grad():
         torch.ops.fastinit.sparse_(tensor, seed, float(sparsity), float(std))

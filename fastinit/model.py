@@ -31,30 +31,13 @@ from torch import nn
 
 from . import _C
 from . import init as fast_init
-from ._ops import draw_seeds, ops, using_generator
+from ._ops import RANDOM_KINDS, draw_seeds, fill_random, using_generator
 from .patching import patched
+from .sharding import is_dtensor
 from .specs import Call, Constant, Fill, Init, Normal, Uniform, XavierNormal, XavierUniform
 
 __all__ = ["reset_parameters", "materialize"]
 
-def _per_tensor(op):
-    """Calls a batched op whose parameters are one number per tensor."""
-    return lambda tensors, seeds, params: op(tensors, seeds, *map(list, zip(*params)))
-
-
-def _mixtures(tensors, seeds, params):
-    counts = [len(p[1]) for p in params]
-    flat = [[x for p in params for x in p[field]] for field in range(6)]
-    ops.mixture_(tensors, seeds, counts, *flat)
-
-
-# Random fill kinds: run(tensors, seeds, [fill.params per tensor]).
-_RANDOM_KINDS = {
-    "uniform": _per_tensor(ops.uniform_),
-    "normal": _per_tensor(ops.normal_),
-    "trunc_normal": _per_tensor(ops.trunc_normal_),
-    "mixture": _mixtures,
-}
 _ALIGNMENT = 64  # bytes between tensors of a materialized model
 
 
@@ -273,7 +256,7 @@ class _Plan:
             seed_of.update(zip(pending, draw_seeds(generator, len(pending))))
 
         for index, (tensor, fill) in enumerate(self.items):
-            if fill.kind in _RANDOM_KINDS:
+            if fill.kind in RANDOM_KINDS:
                 if not tensor.is_meta:
                     random_items.append(index)
             elif fill.kind == "call":
@@ -285,10 +268,10 @@ class _Plan:
         for index in random_items:
             tensor, fill = self.items[index]
             groups[(fill.kind, tensor.device)].append(index)
+        for (kind, _), indices in groups.items():
+            fill_random(kind, [self.items[i][0] for i in indices], [seed_of[i] for i in indices],
+                        [self.items[i][1].params for i in indices])
         with torch.no_grad():
-            for (kind, _), indices in groups.items():
-                _RANDOM_KINDS[kind]([self.items[i][0] for i in indices], [seed_of[i] for i in indices],
-                                    [self.items[i][1].params for i in indices])
             for tensor, fill in self.items:
                 if fill.kind == "constant":
                     tensor.fill_(fill.params[0])
@@ -345,6 +328,11 @@ def materialize(module: nn.Module, device=None, rules: dict | None = None, gener
     module's own reset_parameters): buffers computed in a module's __init__
     cannot be recovered from the meta device, so an uncovered one is an error
     naming it, raised before anything is allocated.
+
+    Sharded models (DTensor parameters, e.g. FSDP2's fully_shard applied on
+    the meta device) are allocated with `module.to_empty(device=device)`
+    instead, and each rank fills its shards with their slices of the values
+    the unsharded model would get (fastinit.sharding).
     """
     device = torch.device(device if device is not None else "cpu")
     tensors: dict[int, torch.Tensor] = {}
@@ -361,6 +349,13 @@ def materialize(module: nn.Module, device=None, rules: dict | None = None, gener
         raise ValueError("fastinit.materialize: no rule fills " + ", ".join(dry_run.unhandled + dry_run.lazy)
                          + "; pass rules={name or module type: spec} for them")
 
+    if any(map(is_dtensor, tensors.values())):
+        # Sharded models (FSDP2 fully_shard, DTensor parallelism) keep their
+        # own storage bookkeeping: allocate through Module.to_empty, which
+        # FSDP2 hooks, and fill each local shard with its slice.
+        module.to_empty(device=device)
+        _Plan(module, rules, include_buffers=True).execute(generator)
+        return module
     offsets, nbytes = {}, 0
     for key, t in tensors.items():
         offsets[key] = nbytes

@@ -15,7 +15,7 @@ from typing import NamedTuple
 import torch
 
 from . import init as _init
-from ._ops import draw_seeds, ops, require_floating
+from ._ops import fill_random_one, require_floating
 
 __all__ = [
     "Init",
@@ -234,9 +234,7 @@ class Mixture(Init):
 
 def _fill_mixture(tensor, fill, generator):
     require_floating("mixture_", tensor)
-    seeds = [0] if tensor.is_meta else draw_seeds(generator, 1)
-    with torch.no_grad():
-        ops.mixture_([tensor], seeds, [len(fill.params[1])], *map(list, fill.params))
+    fill_random_one("mixture", tensor, generator, fill.params)
     return tensor
 
 
