@@ -96,3 +96,24 @@ def test_cuda_graph_capture_is_refused():
     with pytest.raises(RuntimeError, match="cannot be captured in a CUDA graph"):
         with torch.cuda.graph(graph):
             fi.normal_(tensor)
+
+
+@needs_gpu
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES)
+@pytest.mark.parametrize("name", ["uniform_", "normal_", "trunc_normal_"])
+def test_cuda_blocks_equal_cpu_blocks(name, dtype):
+    """Note [shard windows] on the device: blocks at unaligned offsets, also
+    into a transposed destination, equal the CPU's (float32 bit for bit)."""
+    params = {"uniform_": ([-1.0], [2.0]), "normal_": ([0.5], [2.0]),
+              "trunc_normal_": ([0.0], [1.0], [-0.3], [0.2])}[name]
+    op = getattr(ops, name)
+    for offsets, sizes in [([1, 3], [5, 7]), ([0, 5], [9, 1]), ([2, 0], [3, 131])]:
+        windows = {"global_shapes": [11, 131], "offsets": offsets}
+        cpu = torch.empty(sizes, dtype=dtype)
+        op([cpu], [5], *params, **windows)
+        gpu = torch.empty(sizes[::-1], dtype=dtype, device="cuda").t()
+        op([gpu], [5], *params, **windows)
+        if dtype == torch.float64 and name != "uniform_":
+            torch.testing.assert_close(gpu.cpu(), cpu, rtol=1e-14, atol=1e-14)
+        else:
+            assert_bitwise_equal(gpu.cpu(), cpu)

@@ -136,6 +136,42 @@ def _check_fsdp(rank, world_size):
             assert torch.equal(got[key], want[key]), f"reset_parameters: {key} differs on rank {rank}"
 
 
+def _check_tensor_parallel(rank, world_size):
+    from torch import nn
+    from torch.distributed.device_mesh import init_device_mesh
+    from torch.distributed.tensor.parallel import ColwiseParallel, RowwiseParallel, parallelize_module
+
+    import fastinit
+
+    mesh = init_device_mesh("cpu", (world_size,))
+    with torch.device("meta"):
+        sharded = nn.Sequential(nn.Linear(16, 30), nn.ReLU(), nn.Linear(30, 7))
+        plain = nn.Sequential(nn.Linear(16, 30), nn.ReLU(), nn.Linear(30, 7))
+    parallelize_module(sharded, mesh, {"0": ColwiseParallel(), "2": RowwiseParallel()})
+    torch.manual_seed(SEED)
+    fastinit.materialize(sharded)
+    torch.manual_seed(SEED)
+    fastinit.materialize(plain)
+    got, want = _full_state(sharded), _full_state(plain)
+    for key in want:
+        assert torch.equal(got[key], want[key]), f"tensor parallel materialize: {key} differs on rank {rank}"
+    x = torch.ones(2, 16)
+    torch.testing.assert_close(sharded(x), plain(x))
+
+
+def _check_partial_is_refused(rank, world_size):
+    from torch.distributed.device_mesh import init_device_mesh
+    from torch.distributed.tensor import DTensor, Partial
+
+    from fastinit import init
+
+    mesh = init_device_mesh("cpu", (world_size,))
+    partial = DTensor.from_local(torch.zeros(4, 4), mesh, [Partial()])
+    with pytest.raises(NotImplementedError, match="Partial"):
+        init.uniform_(partial)
+    assert torch.count_nonzero(partial.to_local()) == 0
+
+
 def _worker(rank, world_size, store_path, checks, errors):
     try:
         torch.set_num_threads(1)
@@ -180,3 +216,58 @@ def test_initializers_match_unsharded(world_size):
 @pytest.mark.parametrize("world_size", [1, 2])
 def test_fsdp2_materialize_and_reset_match_one_process(world_size):
     _run(world_size, _check_fsdp)
+
+
+def test_tensor_parallel_materialize_and_partial_refusal():
+    _run(2, _check_tensor_parallel, _check_partial_is_refused)
+
+
+# ------------------------------------------------ the ops' shard windows
+KINDS = {
+    "uniform_": ([-1.0], [2.0]),
+    "normal_": ([0.5], [2.0]),
+    "trunc_normal_": ([0.0], [1.0], [-0.3], [0.2]),
+    "mixture_": ([2], [0.3, 0.7], [0, 3], [5.0, 0.0], [0.0, 1.0], [0.0, -0.2], [0.0, 0.3]),
+}
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("name", list(KINDS))
+def test_blocks_get_the_slices_of_the_whole(name, dtype):
+    """Any block of a global tensor, filled alone (also into a permuted
+    destination), equals that block of the filled whole: unaligned starts,
+    partial runs, one-element blocks."""
+    op, args = getattr(torch.ops.fastinit, name), KINDS[name]
+    shape = (7, 9, 1030)  # rows longer than a store chunk
+    whole = torch.empty(shape, dtype=dtype)
+    op([whole], [99], *args)
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(12):
+        offsets = [int(torch.randint(0, n, (1,), generator=generator)) for n in shape]
+        sizes = [int(torch.randint(1, n - o + 1, (1,), generator=generator)) for n, o in zip(shape, offsets)]
+        block = torch.full(sizes, float("nan"), dtype=dtype)
+        permuted = torch.full(sizes[::-1], float("nan"), dtype=dtype).permute(2, 1, 0)
+        for destination in (block, permuted):
+            op([destination], [99], *args, global_shapes=list(shape), offsets=offsets)
+        expected = whole[tuple(slice(o, o + n) for o, n in zip(offsets, sizes))]
+        assert torch.equal(block, expected), (offsets, sizes)
+        assert torch.equal(permuted, expected), (offsets, sizes)
+
+
+def test_bad_windows_raise_and_leave_tensors_untouched():
+    tensor = torch.zeros(4, 5)
+    with pytest.raises(RuntimeError, match="does not fit in the global shape"):
+        torch.ops.fastinit.uniform_([tensor], [1], [0.0], [1.0], global_shapes=[4, 5], offsets=[1, 0])
+    with pytest.raises(RuntimeError, match="one number per dim"):
+        torch.ops.fastinit.normal_([tensor], [1], [0.0], [1.0], global_shapes=[8, 5, 1], offsets=[0, 0])
+    with pytest.raises(RuntimeError, match="given together"):
+        torch.ops.fastinit.normal_([tensor], [1], [0.0], [1.0], global_shapes=[8, 5])
+    with pytest.raises(RuntimeError, match="does not fit"):
+        torch.ops.fastinit.normal_([tensor.to("meta")], [1], [0.0], [1.0], global_shapes=[8, 5], offsets=[-1, 0])
+    assert torch.count_nonzero(tensor) == 0
+
+
+def test_opcheck_with_windows():
+    tensors = [torch.empty(3, 4), torch.empty(2, 5, dtype=torch.bfloat16)]
+    torch.library.opcheck(torch.ops.fastinit.uniform_, (tensors, [1, 2], [0.0, -1.0], [1.0, 1.0]),
+                          {"global_shapes": [9, 4, 2, 8], "offsets": [3, 0, 0, 2]})
