@@ -35,4 +35,25 @@ TORCH_LIBRARY(fastinit, m) {
       "mixture_(Tensor(a!)[] tensors, int[] seeds, int[] counts, "
       "float[] probabilities, int[] kinds, float[] first, float[] second, "
       "float[] third, float[] fourth, int[]? global_shapes=None, int[]? offsets=None) -> ()");
+  // The same fills drawing their own seeds, one per tensor in order, from
+  // `generator` (default: torch's default CPU generator) when they run:
+  // what the Python functions call under torch.compile, where drawing a
+  // seed must happen at run time, not once at trace time. Meta tensors draw
+  // nothing.
+  m.def(
+      "uniform_from_generator_(Tensor(a!)[] tensors, float[] low, float[] high, "
+      "Generator? generator=None) -> ()");
+  m.def(
+      "normal_from_generator_(Tensor(a!)[] tensors, float[] mean, float[] std, "
+      "Generator? generator=None) -> ()");
+  m.def(
+      "trunc_normal_from_generator_(Tensor(a!)[] tensors, float[] mean, float[] std, "
+      "float[] a, float[] b, Generator? generator=None) -> ()");
+  m.def(
+      "mixture_from_generator_(Tensor(a!)[] tensors, int[] counts, float[] probabilities, "
+      "int[] kinds, float[] first, float[] second, float[] third, float[] fourth, "
+      "Generator? generator=None) -> ()");
+  m.def(
+      "sparse_from_generator_(Tensor(a!) tensor, float sparsity, float std, "
+      "Generator? generator=None) -> ()");
 }

@@ -8,13 +8,13 @@
 #include <sys/mman.h>
 
 #include <cstdlib>
-#include <mutex>
 #include <vector>
 
-#include <ATen/CPUGeneratorImpl.h>
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <torch/csrc/Generator.h>
 #include <torch/extension.h>
+
+#include "seeds.h"
 
 namespace py = pybind11;
 
@@ -31,23 +31,14 @@ at::Generator generator_or_default(const py::object& generator) {
   return reinterpret_cast<THPGenerator*>(generator.ptr())->cdata;
 }
 
-// Note [fastinit RNG contract]: one 63-bit seed per tensor, in order, from
-// `generator` or torch's default CPU generator, under the generator's lock.
-std::vector<int64_t> draw_seeds(const py::object& generator, int64_t count) {
-  at::Generator gen = generator_or_default(generator);
-  auto* cpu = at::check_generator<at::CPUGeneratorImpl>(gen);
-  std::lock_guard<std::mutex> lock(gen.mutex());
-  std::vector<int64_t> seeds(static_cast<size_t>(count));
-  for (int64_t& seed : seeds) {
-    seed = static_cast<int64_t>(cpu->random64() >> 1);
-  }
-  return seeds;
+std::vector<int64_t> draw_seeds_for_python(const py::object& generator, int64_t count) {
+  return draw_seeds(generator_or_default(generator), count);
 }
 
 // Meta tensors draw no seed (torch's initializers leave the generator
 // alone for them).
 int64_t seed_for(const at::Tensor& tensor, const py::object& generator) {
-  return tensor.is_meta() ? 0 : draw_seeds(generator, 1)[0];
+  return tensor.is_meta() ? 0 : draw_seeds(generator_or_default(generator), 1)[0];
 }
 
 template <typename Signature>
@@ -113,7 +104,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
 #else
   m.attr("BUILT_WITH_CUDA") = false;
 #endif
-  m.def("draw_seeds", &fastinit::draw_seeds, py::arg("generator"), py::arg("count"));
+  m.def("draw_seeds", &fastinit::draw_seeds_for_python, py::arg("generator"), py::arg("count"));
   m.def("empty_flat", &fastinit::empty_flat, py::arg("nbytes"), py::arg("advise_huge_pages"));
   using fastinit::fill_one;
   m.def("fill_uniform", [](const at::Tensor& t, const py::object& g, double a, double b) {

@@ -5,6 +5,7 @@ random values come from fastinit's kernels (same distributions as torch, not
 the same random stream). Use as ``import fastinit.init as init``.
 """
 
+import itertools
 import math
 import warnings
 from collections.abc import Callable
@@ -15,7 +16,6 @@ from torch import Tensor
 from typing_extensions import ParamSpec
 
 from ._ops import (
-    draw_seeds,
     fill_normal,
     fill_random_one,
     fill_trunc_normal,
@@ -89,10 +89,14 @@ _LINEAR_NONLINEARITIES = (
 
 
 # The random fills of one tensor: a plain tensor through the C++ fast path,
-# a DTensor through its local blocks (fastinit.sharding).
+# a DTensor through its local blocks (fastinit.sharding), and under
+# torch.compile an op that draws its seed when it runs.
 def _uniform(name: str, tensor: Tensor, a: float, b: float, generator) -> Tensor:
     require_floating(name, tensor)
-    if is_dtensor(tensor):
+    if torch.compiler.is_compiling():
+        with torch.no_grad():
+            ops.uniform_from_generator_([tensor], [float(a)], [float(b)], resolve_generator(generator))
+    elif is_dtensor(tensor):
         fill_random_one("uniform", tensor, generator, (float(a), float(b)))
     else:
         fill_uniform(tensor, resolve_generator(generator), float(a), float(b))
@@ -101,7 +105,10 @@ def _uniform(name: str, tensor: Tensor, a: float, b: float, generator) -> Tensor
 
 def _normal(name: str, tensor: Tensor, mean: float, std: float, generator) -> Tensor:
     require_floating(name, tensor)
-    if is_dtensor(tensor):
+    if torch.compiler.is_compiling():
+        with torch.no_grad():
+            ops.normal_from_generator_([tensor], [float(mean)], [float(std)], resolve_generator(generator))
+    elif is_dtensor(tensor):
         fill_random_one("normal", tensor, generator, (float(mean), float(std)))
     else:
         fill_normal(tensor, resolve_generator(generator), float(mean), float(std))
@@ -188,7 +195,10 @@ def trunc_normal_(
         )
     require_floating("trunc_normal_", tensor)
     params = (float(mean), float(std), float(a), float(b))
-    if is_dtensor(tensor):
+    if torch.compiler.is_compiling():
+        with torch.no_grad():
+            ops.trunc_normal_from_generator_([tensor], *([p] for p in params), resolve_generator(generator))
+    elif is_dtensor(tensor):
         fill_random_one("trunc_normal", tensor, generator, params)
     else:
         fill_trunc_normal(tensor, resolve_generator(generator), *params)
@@ -373,20 +383,27 @@ def orthogonal_(
 
 def _orthogonal_matrices(matrices: list[Tensor], gain: float, generator) -> None:
     """Fill each of `matrices` (rows x trailing dims, non-empty, floating)
-    with gain times an orthogonal matrix: one seed per matrix in order, then
-    per group of equal shapes one batched gaussian fill and one fused QR op."""
-    seeds = draw_seeds(generator, len(matrices))
+    with gain times an orthogonal matrix: per group of equal shapes a batch
+    of gaussians, all filled by one op call drawing one seed per matrix in
+    order; then one fused QR op per group."""
     groups: dict[tuple, list[int]] = {}
     for index, matrix in enumerate(matrices):
         work_dtype = torch.float64 if matrix.dtype == torch.float64 else torch.float32
         key = (matrix.size(0), matrix.numel() // matrix.size(0), matrix.device, work_dtype)
         groups.setdefault(key, []).append(index)
     with torch.no_grad():
-        for (rows, cols, device, work_dtype), indices in groups.items():
-            gaussians = torch.empty((len(indices), rows, cols), dtype=work_dtype, device=device)
-            count = len(indices)
-            ops.normal_(list(gaussians.unbind(0)), [seeds[i] for i in indices], [0.0] * count, [1.0] * count)
-            ops.orthogonal_from_([matrices[i] for i in indices], gaussians, float(gain))
+        batches = {key: torch.empty((len(indices), *key[:2]), dtype=key[3], device=key[2])
+                   for key, indices in groups.items()}
+        gaussian_of = [None] * len(matrices)
+        for key, indices in groups.items():
+            for index, gaussian in zip(indices, batches[key].unbind(0)):
+                gaussian_of[index] = gaussian
+        generator = resolve_generator(generator)
+        for _, run in itertools.groupby(range(len(matrices)), key=lambda i: matrices[i].device):
+            run = [gaussian_of[i] for i in run]  # one op call per device, in order
+            ops.normal_from_generator_(run, [0.0] * len(run), [1.0] * len(run), generator)
+        for key, indices in groups.items():
+            ops.orthogonal_from_([matrices[i] for i in indices], batches[key], float(gain))
 
 
 def sparse_(
@@ -405,9 +422,8 @@ def sparse_(
     if is_dtensor(tensor):
         fill_through_full([tensor], lambda full: sparse_(full[0], sparsity, std, generator))
         return tensor
-    (seed,) = draw_seeds(generator, 1)
     with torch.no_grad():
-        torch.ops.fastinit.sparse_(tensor, seed, float(sparsity), float(std))
+        ops.sparse_from_generator_(tensor, float(sparsity), float(std), resolve_generator(generator))
     return tensor
 
 
