@@ -2,8 +2,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include <ATen/MemoryOverlap.h>
+#include <c10/util/BFloat16.h>
+#include <c10/util/Half.h>
 #include <c10/util/Exception.h>
 
 namespace fastinit {
@@ -24,6 +27,16 @@ void check_batch_sizes(const char* op, at::TensorList tensors,
   }
 }
 
+// The largest finite value of a floating dtype.
+double largest_finite(at::ScalarType dtype) {
+  switch (dtype) {
+    case at::kHalf: return static_cast<double>(std::numeric_limits<at::Half>::max());
+    case at::kBFloat16: return static_cast<double>(std::numeric_limits<at::BFloat16>::max());
+    case at::kFloat: return static_cast<double>(std::numeric_limits<float>::max());
+    default: return std::numeric_limits<double>::max();
+  }
+}
+
 }  // namespace
 
 void check_destination(const char* op, const at::Tensor& tensor) {
@@ -38,12 +51,17 @@ void check_uniform_args(at::TensorList tensors, at::IntArrayRef seeds,
                         at::ArrayRef<double> low, at::ArrayRef<double> high) {
   check_batch_sizes("uniform_", tensors, seeds, {low.size(), high.size()});
   for (size_t i = 0; i < tensors.size(); ++i) {
-    TORCH_CHECK(std::isfinite(low[i]) && std::isfinite(high[i]),
-                "fastinit::uniform_ expects finite bounds, but found a=",
-                low[i], ", b=", high[i]);
+    // torch's own bounds checks for Tensor.uniform_ (NaN is out of bounds).
+    const double max = largest_finite(tensors[i].scalar_type());
+    TORCH_CHECK(low[i] >= -max && low[i] <= max, "fastinit::uniform_: from (a=", low[i],
+                ") is out of bounds for ", tensors[i].scalar_type());
+    TORCH_CHECK(high[i] >= -max && high[i] <= max, "fastinit::uniform_: to (b=", high[i],
+                ") is out of bounds for ", tensors[i].scalar_type());
     TORCH_CHECK(low[i] <= high[i],
                 "fastinit::uniform_ expects to return a [a, b) range, but "
                 "found a=", low[i], " > b=", high[i]);
+    TORCH_CHECK(high[i] - low[i] <= max, "fastinit::uniform_ expects b - a <= the largest ",
+                tensors[i].scalar_type(), ", but found a=", low[i], " and b=", high[i]);
   }
 }
 
@@ -51,12 +69,9 @@ void check_normal_args(at::TensorList tensors, at::IntArrayRef seeds,
                        at::ArrayRef<double> mean, at::ArrayRef<double> std) {
   check_batch_sizes("normal_", tensors, seeds, {mean.size(), std.size()});
   for (size_t i = 0; i < tensors.size(); ++i) {
-    TORCH_CHECK(std[i] >= 0.0 && std::isfinite(std[i]),
-                "fastinit::normal_ expects finite std >= 0.0, but found std ",
-                std[i]);
-    TORCH_CHECK(std::isfinite(mean[i]),
-                "fastinit::normal_ expects a finite mean, but found mean ",
-                mean[i]);
+    // torch's check for Tensor.normal_: an infinite std or a non-finite
+    // mean give infinite or NaN values, as in torch.
+    TORCH_CHECK(std[i] >= 0.0, "fastinit::normal_ expects std >= 0.0, but found std ", std[i]);
   }
 }
 
@@ -163,12 +178,11 @@ void check_sparse_args(const at::Tensor& tensor, double sparsity, double std) {
   TORCH_CHECK_VALUE(tensor.dim() == 2,
                     "fastinit::sparse_: only tensors with 2 dimensions are "
                     "supported, but got ", tensor.dim());
+  // torch's sparse_ fails on std in its normal_ before it looks at sparsity
+  TORCH_CHECK(std >= 0.0, "fastinit::sparse_ expects std >= 0.0, but found std ", std);
   TORCH_CHECK_VALUE(sparsity >= 0.0 && sparsity <= 1.0,
                     "fastinit::sparse_ expects 0 <= sparsity <= 1, but found "
                     "sparsity ", sparsity);
-  TORCH_CHECK(std >= 0.0 && std::isfinite(std),
-              "fastinit::sparse_ expects finite std >= 0.0, but found std ",
-              std);
   check_destination("sparse_", tensor);
 }
 

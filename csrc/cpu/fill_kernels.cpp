@@ -3,6 +3,7 @@
 // (chosen once, as ATen chooses its own: ATEN_CPU_CAPABILITY=default|avx2|
 // avx512 overrides); float64 uses the scalar versions of distributions.h.
 #include <algorithm>
+#include <cstring>
 #include <functional>
 #include <vector>
 
@@ -55,24 +56,29 @@ struct Destination {
   bool contiguous;
   StridedLayout layout;  // used when not contiguous
 
-  // Writes values of logical elements [start, start + count).
+  // Writes values of logical elements [start, start + count), count <=
+  // kStoreChunk. float16/bfloat16 go through one converter whatever the
+  // layout, so that contiguous and strided destinations get the same bits
+  // (NaN payloads included).
   template <typename T>
   void store(const T* values, int64_t start, int64_t count) const {
+    if constexpr (std::is_same_v<T, float> && (std::is_same_v<scalar_t, at::BFloat16> ||
+                                               std::is_same_v<scalar_t, at::Half>)) {
+      uint16_t converted[kStoreChunk];
+      to_16_bits(values, count, converted);
+      if (contiguous) {
+        std::memcpy(data + start, converted, sizeof(uint16_t) * count);
+        return;
+      }
+      StridedCursor cursor(layout, start);
+      for (int64_t j = 0; j < count; ++j) {
+        std::memcpy(data + cursor.offset(), converted + j, sizeof(uint16_t));
+        cursor.advance();
+      }
+      return;
+    }
     if (contiguous) {
       scalar_t* out = data + start;
-      if constexpr (std::is_same_v<T, float> &&
-                    std::is_same_v<scalar_t, at::BFloat16>) {
-        if (kernels().to_bfloat16 != nullptr) {
-          kernels().to_bfloat16(values, count, reinterpret_cast<uint16_t*>(out));
-          return;
-        }
-      } else if constexpr (std::is_same_v<T, float> &&
-                           std::is_same_v<scalar_t, at::Half>) {
-        if (kernels().to_half != nullptr) {
-          kernels().to_half(values, count, reinterpret_cast<uint16_t*>(out));
-          return;
-        }
-      }
       for (int64_t j = 0; j < count; ++j) {
         out[j] = static_cast<scalar_t>(values[j]);
       }
@@ -82,6 +88,20 @@ struct Destination {
     for (int64_t j = 0; j < count; ++j) {
       data[cursor.offset()] = static_cast<scalar_t>(values[j]);
       cursor.advance();
+    }
+  }
+
+ private:
+  static void to_16_bits(const float* values, int64_t count, uint16_t* out) {
+    const auto convert = std::is_same_v<scalar_t, at::BFloat16> ? kernels().to_bfloat16
+                                                                 : kernels().to_half;
+    if (convert != nullptr) {
+      convert(values, count, out);
+      return;
+    }
+    for (int64_t j = 0; j < count; ++j) {
+      const scalar_t rounded(values[j]);
+      std::memcpy(out + j, &rounded, sizeof(uint16_t));
     }
   }
 };

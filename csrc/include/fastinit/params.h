@@ -70,6 +70,16 @@ struct TruncNormalParams {
       beta = -alpha;
       alpha = mirrored_alpha;
     }
+    // Note [exact truncated normal]: an interval of zero width, or more than
+    // 1e18 standard deviations from the mean, holds a point mass at its bound
+    // nearest the mean (the law's offset from it, about std / alpha, is below
+    // 1e-36 of their distance): sampled as the uniform method on [0, 0] with
+    // std 0 around that bound, so that alpha^2 never overflows.
+    constexpr double kFarAway = 1e18;
+    if (a == b || alpha > kFarAway) {
+      const double bound = a == b ? a : (sign > 0.0 ? a : b);
+      return point_mass(key, bound, a, b);
+    }
     Method method;
     double nearest = 0.0;
     double lambda = 0.0;
@@ -95,6 +105,21 @@ struct TruncNormalParams {
     p.hi = static_cast<T>(beta);
     p.nearest = static_cast<T>(nearest);
     p.lambda = static_cast<T>(lambda);
+    p.a = static_cast<T>(a);
+    p.b = static_cast<T>(b);
+    return p;
+  }
+
+ private:
+  static TruncNormalParams point_mass(PhiloxKey key, double at, double a, double b) {
+    TruncNormalParams p;
+    p.key = key;
+    p.method = Method::kUniform;
+    p.mean = static_cast<T>(at);
+    p.std = T(0);
+    p.sign = T(1);
+    p.lo = p.hi = p.nearest = T(0);
+    p.lambda = T(0);
     p.a = static_cast<T>(a);
     p.b = static_cast<T>(b);
     return p;
