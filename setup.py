@@ -71,6 +71,10 @@ def extension():
     # -ffp-contract=off: Note [explicit rounding] in csrc/include/fastinit/math.h.
     cxx_flags = ["-O3", "-g0", "-fopenmp", "-ffp-contract=off"]
     link_flags = ["-fopenmp"]
+    if os.environ.get("FASTINIT_SANITIZE") == "1":  # tools/sanitize.sh
+        sanitizers = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all"]
+        cxx_flags = ["-O1", "-g", "-fno-omit-frame-pointer", "-fopenmp", "-ffp-contract=off", *sanitizers]
+        link_flags = ["-fopenmp", *sanitizers]
     include_dirs = [str(ROOT / "csrc" / "include")]
     if not want_cuda():
         return cpp_extension.CppExtension(

@@ -22,12 +22,25 @@ def _run(args, **kwargs):
     return result
 
 
-def test_header_unit_tests(tmp_path):
+SANITIZERS = "-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
+
+
+@pytest.mark.parametrize("sanitized", [False, True], ids=["plain", "asan+ubsan"])
+def test_header_and_kernel_unit_tests(tmp_path, sanitized):
+    """The torch-free headers and every instruction-set kernel table, also
+    under AddressSanitizer and UndefinedBehaviorSanitizer (any report fails
+    the run: -fno-sanitize-recover)."""
     build = tmp_path / "build"
-    _run([CMAKE, "-S", ROOT, "-B", build, "-DFASTINIT_BUILD_LIBRARY=OFF", "-DCMAKE_CXX_FLAGS=-Wall -Werror"])
-    _run([CMAKE, "--build", build])
+    flags = ["-DCMAKE_CXX_FLAGS=-Wall -Werror"]
+    if sanitized:
+        flags = [f"-DCMAKE_CXX_FLAGS={SANITIZERS}", "-DCMAKE_EXE_LINKER_FLAGS=-fsanitize=address,undefined",
+                 "-DCMAKE_BUILD_TYPE=RelWithDebInfo"]
+    _run([CMAKE, "-S", ROOT, "-B", build, "-DFASTINIT_BUILD_LIBRARY=OFF", *flags])
+    _run([CMAKE, "--build", build, "--parallel", "2"])
+    if sanitized:
+        assert "libasan" in _run(["ldd", build / "test_kernels"]).stdout
     result = _run(["ctest", "--test-dir", build, "--output-on-failure"], cwd=build)
-    assert "100% tests passed" in result.stdout
+    assert "100% tests passed out of 2" in result.stdout
 
 
 def _torch_cmake_args():

@@ -1,0 +1,104 @@
+// Unit tests of the CPU kernel tables (csrc/cpu/isa_*.cpp, torch-free): on
+// every instruction set this CPU has, each kernel fills any [start, start +
+// count) exactly as the portable kernels do (float32 bit for bit), at every
+// alignment and length up to kMaxKernelElements. Run by CTest and, built
+// with AddressSanitizer and UndefinedBehaviorSanitizer, by tests/test_cpp.py.
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <vector>
+
+#include "../../csrc/cpu/kernel_table.h"
+#include "fastinit/philox.h"
+
+namespace {
+
+using fastinit::cpu::KernelTable;
+using fastinit::cpu::kMaxKernelElements;
+
+int failures = 0;
+
+// Every float32 kernel of `table`, as fill(start, count, out).
+template <typename Fill>
+void compare(const char* name, const KernelTable& table, Fill fill) {
+  const KernelTable& reference = fastinit::cpu::portable_kernels();
+  const int64_t counts[] = {1, 3, 4, 5, 17, 63, 64, 65, 255, 1000, 1024, 4093, kMaxKernelElements};
+  for (int64_t start : {INT64_C(0), INT64_C(4), INT64_C(4096), INT64_C(1) << 33}) {
+    for (int64_t count : counts) {
+      // Guard elements around the output catch writes past either end.
+      std::vector<float> expected(count + 32, 7.0f), actual(count + 32, 7.0f);
+      fill(reference, start, count, expected.data() + 16);
+      fill(table, start, count, actual.data() + 16);
+      if (std::memcmp(expected.data(), actual.data(), sizeof(float) * expected.size()) != 0) {
+        std::printf("%s: %s differs from portable at start %lld, count %lld\n", table.name, name,
+                    static_cast<long long>(start), static_cast<long long>(count));
+        ++failures;
+      }
+    }
+  }
+}
+
+void test_table(const KernelTable& table) {
+  const fastinit::PhiloxKey key = fastinit::philox_key_from_seed(12345);
+  const auto uniform = fastinit::UniformParams<float>{key, -2.0f, 5.0f};
+  compare("uniform", table, [&](const KernelTable& t, int64_t s, int64_t n, float* out) {
+    t.uniform(uniform, s, n, out);
+  });
+  const auto normal = fastinit::NormalParams<float>{key, 0.5f, 2.0f};
+  compare("normal", table, [&](const KernelTable& t, int64_t s, int64_t n, float* out) {
+    t.normal(normal, s, n, out);
+  });
+  // Each proposal of the truncated normal, a rejection-heavy one, a point.
+  const double intervals[][2] = {{-2.0, 2.0}, {0.1, 0.2}, {3.0, 40.0}, {-0.01, 0.01}, {1.0, 1.0}};
+  for (const auto& ab : intervals) {
+    const auto p = fastinit::TruncNormalParams<float>::make(key, 0.0, 1.0, ab[0], ab[1]);
+    compare("trunc_normal", table, [&](const KernelTable& t, int64_t s, int64_t n, float* out) {
+      t.trunc_normal(p, s, n, out);
+    });
+  }
+  const double probabilities[] = {0.25, 0.5, 0.25};
+  const int64_t kinds[] = {1, 3, 2};
+  const double first[] = {5.0, 0.0, 0.0}, second[] = {10.0, 1.0, 0.02};
+  const double third[] = {0.0, 2.5, 0.0}, fourth[] = {0.0, 3.0, 0.0};
+  const auto mixture =
+      fastinit::MixtureParams::make(key, 3, probabilities, kinds, first, second, third, fourth);
+  compare("mixture", table, [&](const KernelTable& t, int64_t s, int64_t n, float* out) {
+    t.mixture(mixture, s, n, out);
+  });
+  // 16-bit conversions against the portable ones (NaN and infinities too).
+  std::vector<float> values(1000);
+  for (size_t i = 0; i < values.size(); ++i) {
+    values[i] = std::ldexp(static_cast<float>(i) - 500.0f, static_cast<int>(i % 40) - 20);
+  }
+  values[1] = NAN;
+  values[2] = INFINITY;
+  values[3] = -65520.0f;
+  for (int64_t n : {INT64_C(1), INT64_C(15), INT64_C(1000)}) {
+    std::vector<uint16_t> expected(n + 8, 1), actual(n + 8, 1);
+    fastinit::cpu::portable_kernels().to_bfloat16(values.data(), n, expected.data());
+    table.to_bfloat16(values.data(), n, actual.data());
+    if (expected != actual) {
+      std::printf("%s: to_bfloat16 differs\n", table.name);
+      ++failures;
+    }
+  }
+}
+
+}  // namespace
+
+int main() {
+  test_table(fastinit::cpu::portable_kernels());
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+    test_table(fastinit::cpu::avx2_kernels());
+  }
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl")) {
+    test_table(fastinit::cpu::avx512_kernels());
+  }
+  if (failures == 0) {
+    std::printf("all kernel tests passed\n");
+  }
+  return failures == 0 ? 0 : 1;
+}
