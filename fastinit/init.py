@@ -381,11 +381,12 @@ def orthogonal_(
     return tensor
 
 
-def _orthogonal_matrices(matrices: list[Tensor], gain: float, generator) -> None:
+def _orthogonal_matrices(matrices: list[Tensor], gain: float, generator=None, seeds: list[int] | None = None) -> None:
     """Fill each of `matrices` (rows x trailing dims, non-empty, floating)
     with gain times an orthogonal matrix: per group of equal shapes a batch
-    of gaussians, all filled by one op call drawing one seed per matrix in
-    order; then one fused QR op per group."""
+    of gaussians, all filled by one op call with one seed per matrix in
+    order (`seeds`, or drawn from `generator` when the op runs); then one
+    fused QR op per group."""
     groups: dict[tuple, list[int]] = {}
     for index, matrix in enumerate(matrices):
         work_dtype = torch.float64 if matrix.dtype == torch.float64 else torch.float32
@@ -400,8 +401,12 @@ def _orthogonal_matrices(matrices: list[Tensor], gain: float, generator) -> None
                 gaussian_of[index] = gaussian
         generator = resolve_generator(generator)
         for _, run in itertools.groupby(range(len(matrices)), key=lambda i: matrices[i].device):
-            run = [gaussian_of[i] for i in run]  # one op call per device, in order
-            ops.normal_from_generator_(run, [0.0] * len(run), [1.0] * len(run), generator)
+            run = list(run)  # one op call per device, in order
+            zeros, ones = [0.0] * len(run), [1.0] * len(run)
+            if seeds is None:
+                ops.normal_from_generator_([gaussian_of[i] for i in run], zeros, ones, generator)
+            else:
+                ops.normal_([gaussian_of[i] for i in run], [seeds[i] for i in run], zeros, ones)
         for key, indices in groups.items():
             ops.orthogonal_from_([matrices[i] for i in indices], batches[key], float(gain))
 

@@ -33,7 +33,7 @@ from . import _C
 from . import init as fast_init
 from ._ops import RANDOM_KINDS, draw_seeds, fill_random, using_generator
 from .patching import patched
-from .sharding import is_dtensor
+from .sharding import fill_through_full, is_dtensor
 from .specs import Call, Constant, Fill, Init, Normal, Uniform, XavierNormal, XavierUniform
 
 __all__ = ["reset_parameters", "materialize"]
@@ -259,6 +259,9 @@ class _Plan:
             if fill.kind in RANDOM_KINDS:
                 if not tensor.is_meta:
                     random_items.append(index)
+            elif fill.kind == "orthogonal":
+                if not tensor.is_meta and tensor.numel() > 0:  # as orthogonal_ skips them
+                    random_items.append(index)
             elif fill.kind == "call":
                 draw_pending()
                 fill.params[0](tensor, generator)
@@ -267,10 +270,14 @@ class _Plan:
         groups = defaultdict(list)
         for index in random_items:
             tensor, fill = self.items[index]
-            groups[(fill.kind, tensor.device)].append(index)
-        for (kind, _), indices in groups.items():
-            fill_random(kind, [self.items[i][0] for i in indices], [seed_of[i] for i in indices],
-                        [self.items[i][1].params for i in indices])
+            gain = fill.params if fill.kind == "orthogonal" else None
+            groups[(fill.kind, tensor.device, gain)].append(index)
+        for (kind, _, gain), indices in groups.items():
+            tensors, seeds = [self.items[i][0] for i in indices], [seed_of[i] for i in indices]
+            if kind == "orthogonal":  # batched QR per shape (DTensors: see fill_through_full)
+                fill_through_full(tensors, lambda full: fast_init._orthogonal_matrices(full, gain[0], seeds=seeds))
+            else:
+                fill_random(kind, tensors, seeds, [self.items[i][1].params for i in indices])
         with torch.no_grad():
             for tensor, fill in self.items:
                 if fill.kind == "constant":

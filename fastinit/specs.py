@@ -38,9 +38,10 @@ __all__ = [
 
 
 class Fill(NamedTuple):
-    """A resolved fill: `kind` is "uniform", "normal", "trunc_normal" (random,
-    batched), "constant" (batched) or "call" (params = (fn,), run in order as
-    fn(tensor, generator))."""
+    """A resolved fill: `kind` is "uniform", "normal", "trunc_normal",
+    "mixture", "orthogonal" (params = (gain,)) (random, batched), "constant"
+    (batched) or "call" (params = (fn,), run in order as fn(tensor,
+    generator))."""
 
     kind: str
     params: tuple
@@ -64,6 +65,8 @@ class Init:
             return _init.constant_(tensor, *fill.params)
         if fill.kind == "mixture":
             return _fill_mixture(tensor, fill, generator)
+        if fill.kind == "orthogonal":
+            return _init.orthogonal_(tensor, *fill.params, generator=generator)
         fill.params[0](tensor, generator)
         return tensor
 
@@ -168,7 +171,10 @@ class Orthogonal(Init):
     gain: float = 1.0
 
     def resolve(self, tensor):
-        return Fill("call", (lambda t, g: _init.orthogonal_(t, self.gain, generator=g),))
+        if tensor.dim() < 2:
+            raise ValueError("Only tensors with 2 or more dimensions are supported")
+        require_floating("orthogonal_", tensor)
+        return Fill("orthogonal", (float(self.gain),))
 
 
 @dataclass(frozen=True)

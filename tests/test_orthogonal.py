@@ -87,3 +87,46 @@ def test_opcheck():
     destinations = [torch.empty(6, 4), torch.empty(6, 2, 2)]
     gaussians = torch.randn(2, 6, 4)
     torch.library.opcheck(torch.ops.fastinit.orthogonal_from_, (destinations, gaussians, 2.0))
+
+
+def test_reset_parameters_orthogonal_rules_are_batched_and_equal_the_loop():
+    """rules can name orthogonal for any parameter (every weight_hh of an
+    LSTM here): one gaussian fill and one QR op per shape group, values equal
+    to orthogonal_ on each tensor in module order with the same generator."""
+    model = torch.nn.Sequential(torch.nn.LSTM(16, 32, num_layers=3), torch.nn.Linear(32, 32))
+    rules = {"*weight_hh*": fastinit.Orthogonal(gain=0.5), "1.weight": fastinit.Orthogonal()}
+    calls = []
+    original = torch.ops.fastinit.orthogonal_from_
+    with_counter = lambda *args: calls.append(len(args[0])) or original(*args)  # noqa: E731
+    fastinit.init.ops.orthogonal_from_, saved = with_counter, fastinit.init.ops.orthogonal_from_
+    try:
+        fastinit.reset_parameters(model, rules=rules, generator=torch.Generator().manual_seed(5))
+    finally:
+        fastinit.init.ops.orthogonal_from_ = saved
+    assert calls == [3, 1], calls  # gain 0.5: three (128, 32) weights; gain 1: one Linear
+    g = torch.Generator().manual_seed(5)
+    expected = {}
+    for name, p in model.named_parameters():
+        if "weight_hh" in name:
+            expected[name] = fi.orthogonal_(torch.empty_like(p), gain=0.5, generator=g)
+        elif name == "1.weight":
+            expected[name] = fi.orthogonal_(torch.empty_like(p), generator=g)
+        else:  # the other parameters' seeds, in module order
+            fi.uniform_(torch.empty_like(p), generator=g)
+    for name, want in expected.items():
+        assert_bitwise_equal(model.get_parameter(name).detach(), want)
+        assert _orthogonality_error(want, 0.5 if "hh" in name else 1.0) < 1e-5
+
+
+@pytest.mark.parametrize("shape", [(128, 32), (32, 300), (256, 256)])
+def test_small_matrices_get_the_same_bits_alone_batched_and_on_any_thread_count(shape, restore_threads):
+    """Note [reproducible QR]."""
+    results = []
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        alone = fi.orthogonal_(torch.empty(shape), generator=torch.Generator().manual_seed(9))
+        batch = [torch.empty(shape) for _ in range(3)]
+        fastinit.batched_orthogonal_(batch, generator=torch.Generator().manual_seed(9))
+        assert_bitwise_equal(batch[0], alone)
+        results.append(alone)
+    assert_bitwise_equal(results[0], results[1])

@@ -1,7 +1,18 @@
 // orthogonal_from_ on the CPU: the QR of each gaussian matrix, with torch's
 // sign correction, the gain and the write into the destination fused per
-// matrix, and matrices spread over the threads (LAPACK runs single-threaded
-// inside the parallel region; a lone large matrix keeps its threads).
+// matrix.
+//
+// Note [reproducible QR]
+// ~~~~~~~~~~~~~~~~~~~~~~
+// LAPACK's QR (MKL in torch's x86 wheels) rounds differently with one
+// thread and with several. So that a matrix gets the same bits alone, in a
+// batch, and whatever torch.get_num_threads() is, small matrices (fewer
+// than kThreadedQr elements) are always factored with MKL single-threaded
+// (its thread-local setting), batches one matrix per thread; large ones one
+// after another, each with all of MKL's threads (their bits then follow the
+// thread count, as torch's own orthogonal_ does). Calling a threaded MKL
+// from inside a parallel region is also what we must avoid: after a change
+// of torch.set_num_threads, MKL's nested team could wait forever.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <torch/library.h>
@@ -9,18 +20,52 @@
 #include "../checks.h"
 #include "../orthogonal_qr.h"
 
+// MKL's thread-local thread count (its C entry point; the lower-case name
+// is the Fortran one, taking a pointer); exported by torch builds with MKL, null
+// (weak) in others, whose LAPACK needs no such care.
+extern "C" int MKL_Set_Num_Threads_Local(int threads) __attribute__((weak));
+
 namespace fastinit::cpu {
 namespace {
+
+constexpr int64_t kThreadedQr = int64_t{1} << 18;
+
+// MKL single-threaded on this thread for the guard's lifetime.
+class SerialLapack {
+ public:
+  SerialLapack() {
+    if (MKL_Set_Num_Threads_Local != nullptr) {
+      previous_ = MKL_Set_Num_Threads_Local(1);
+    }
+  }
+  ~SerialLapack() {
+    if (MKL_Set_Num_Threads_Local != nullptr) {
+      MKL_Set_Num_Threads_Local(previous_);
+    }
+  }
+  SerialLapack(const SerialLapack&) = delete;
+  SerialLapack& operator=(const SerialLapack&) = delete;
+
+ private:
+  int previous_ = 0;  // 0: follow MKL's global setting
+};
 
 void orthogonal_from_(at::TensorList destinations, const at::Tensor& gaussians,
                       double gain) {
   check_orthogonal_args(destinations, gaussians);
-  at::parallel_for(0, static_cast<int64_t>(destinations.size()), 1,
-                   [&](int64_t begin, int64_t end) {
-                     for (int64_t i = begin; i < end; ++i) {
-                       write_orthogonal(destinations, i, gaussians.narrow(0, i, 1), gain);
-                     }
-                   });
+  const int64_t count = static_cast<int64_t>(destinations.size());
+  if (gaussians.size(1) * gaussians.size(2) >= kThreadedQr) {
+    for (int64_t i = 0; i < count; ++i) {
+      write_orthogonal(destinations, i, gaussians.narrow(0, i, 1), gain);
+    }
+    return;
+  }
+  at::parallel_for(0, count, 1, [&](int64_t begin, int64_t end) {
+    const SerialLapack serial;
+    for (int64_t i = begin; i < end; ++i) {
+      write_orthogonal(destinations, i, gaussians.narrow(0, i, 1), gain);
+    }
+  });
 }
 
 }  // namespace
