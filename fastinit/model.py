@@ -31,7 +31,7 @@ from torch import nn
 
 from . import _C
 from . import init as fast_init
-from ._ops import RANDOM_KINDS, draw_seeds, fill_random, using_generator
+from ._ops import RANDOM_KINDS, draw_seeds, fill_random, require_floating, using_generator
 from .patching import patched
 from .sharding import fill_through_full, is_dtensor
 from .specs import Call, Constant, Fill, Init, Normal, Uniform, XavierNormal, XavierUniform
@@ -248,6 +248,11 @@ class _Plan:
         # Seeds in module order: one draw per run of random fills between
         # two calls (which draw their own), n at once equalling n single
         # draws. Then one op call per (distribution, device).
+        for tensor, fill in self.items:  # orthogonal_'s checks, before anything is written
+            if fill.kind == "orthogonal":
+                if tensor.dim() < 2:
+                    raise ValueError("Only tensors with 2 or more dimensions are supported")
+                require_floating("orthogonal_", tensor)
         random_items = []  # indices into self.items, in order
         seed_of: dict[int, int] = {}
 

@@ -171,9 +171,6 @@ class Orthogonal(Init):
     gain: float = 1.0
 
     def resolve(self, tensor):
-        if tensor.dim() < 2:
-            raise ValueError("Only tensors with 2 or more dimensions are supported")
-        require_floating("orthogonal_", tensor)
         return Fill("orthogonal", (float(self.gain),))
 
 
