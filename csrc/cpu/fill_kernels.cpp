@@ -64,12 +64,12 @@ struct Destination {
   void store(const T* values, int64_t start, int64_t count) const {
     if constexpr (std::is_same_v<T, float> && (std::is_same_v<scalar_t, at::BFloat16> ||
                                                std::is_same_v<scalar_t, at::Half>)) {
-      uint16_t converted[kStoreChunk];
-      to_16_bits(values, count, converted);
       if (contiguous) {
-        std::memcpy(data + start, converted, sizeof(uint16_t) * count);
+        to_16_bits(values, count, reinterpret_cast<uint16_t*>(data + start));
         return;
       }
+      uint16_t converted[kStoreChunk];
+      to_16_bits(values, count, converted);
       StridedCursor cursor(layout, start);
       for (int64_t j = 0; j < count; ++j) {
         std::memcpy(data + cursor.offset(), converted + j, sizeof(uint16_t));
