@@ -88,31 +88,36 @@ _LINEAR_NONLINEARITIES = (
 )
 
 
-# The random fills of one tensor: a plain tensor through the C++ fast path,
-# a DTensor through its local blocks (fastinit.sharding), and under
-# torch.compile an op that draws its seed when it runs.
-def _uniform(name: str, tensor: Tensor, a: float, b: float, generator) -> Tensor:
-    require_floating(name, tensor)
+# The random fills of one tensor, by kind: a plain tensor through the C++
+# fast path, a DTensor through its local blocks (fastinit.sharding), and
+# under torch.compile an op that draws its seed when it runs.
+_FILLS = {
+    "uniform": (fill_uniform, ops.uniform_from_generator_),
+    "normal": (fill_normal, ops.normal_from_generator_),
+    "trunc_normal": (fill_trunc_normal, ops.trunc_normal_from_generator_),
+}
+
+
+def _fill(kind: str, tensor: Tensor, params: tuple, generator) -> Tensor:
+    fast, drawing_seeds = _FILLS[kind]
     if torch.compiler.is_compiling():
         with torch.no_grad():
-            ops.uniform_from_generator_([tensor], [float(a)], [float(b)], resolve_generator(generator))
+            drawing_seeds([tensor], *([p] for p in params), resolve_generator(generator))
     elif is_dtensor(tensor):
-        fill_random_one("uniform", tensor, generator, (float(a), float(b)))
+        fill_random_one(kind, tensor, generator, params)
     else:
-        fill_uniform(tensor, resolve_generator(generator), float(a), float(b))
+        fast(tensor, resolve_generator(generator), *params)
     return tensor
+
+
+def _uniform(name: str, tensor: Tensor, a: float, b: float, generator) -> Tensor:
+    require_floating(name, tensor)
+    return _fill("uniform", tensor, (float(a), float(b)), generator)
 
 
 def _normal(name: str, tensor: Tensor, mean: float, std: float, generator) -> Tensor:
     require_floating(name, tensor)
-    if torch.compiler.is_compiling():
-        with torch.no_grad():
-            ops.normal_from_generator_([tensor], [float(mean)], [float(std)], resolve_generator(generator))
-    elif is_dtensor(tensor):
-        fill_random_one("normal", tensor, generator, (float(mean), float(std)))
-    else:
-        fill_normal(tensor, resolve_generator(generator), float(mean), float(std))
-    return tensor
+    return _fill("normal", tensor, (float(mean), float(std)), generator)
 
 
 def calculate_gain(
@@ -194,15 +199,7 @@ def trunc_normal_(
             stacklevel=2,
         )
     require_floating("trunc_normal_", tensor)
-    params = (float(mean), float(std), float(a), float(b))
-    if torch.compiler.is_compiling():
-        with torch.no_grad():
-            ops.trunc_normal_from_generator_([tensor], *([p] for p in params), resolve_generator(generator))
-    elif is_dtensor(tensor):
-        fill_random_one("trunc_normal", tensor, generator, params)
-    else:
-        fill_trunc_normal(tensor, resolve_generator(generator), *params)
-    return tensor
+    return _fill("trunc_normal", tensor, (float(mean), float(std), float(a), float(b)), generator)
 
 
 def constant_(tensor: Tensor, val: float) -> Tensor:

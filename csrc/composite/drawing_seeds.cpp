@@ -24,23 +24,18 @@ std::vector<int64_t> seeds_for(at::TensorList tensors, std::optional<at::Generat
               : std::vector<int64_t>(tensors.size(), 0);
 }
 
-template <bool kDraw>
-void uniform(at::TensorList tensors, at::ArrayRef<double> low, at::ArrayRef<double> high,
-             std::optional<at::Generator> generator) {
+// uniform_ and normal_: two numbers per tensor (low and high, mean and std).
+template <bool kDraw, const char* kOp>
+void two_numbers(at::TensorList tensors, at::ArrayRef<double> first, at::ArrayRef<double> second,
+                 std::optional<at::Generator> generator) {
   using Signature = void(at::TensorList, at::IntArrayRef, at::ArrayRef<double>,
                          at::ArrayRef<double>, Windows, Windows);
-  static const auto op = find<Signature>("fastinit::uniform_");
-  op.call(tensors, seeds_for(tensors, generator, kDraw), low, high, std::nullopt, std::nullopt);
+  static const auto op = find<Signature>(kOp);
+  op.call(tensors, seeds_for(tensors, generator, kDraw), first, second, std::nullopt,
+          std::nullopt);
 }
-
-template <bool kDraw>
-void normal(at::TensorList tensors, at::ArrayRef<double> mean, at::ArrayRef<double> std,
-            std::optional<at::Generator> generator) {
-  using Signature = void(at::TensorList, at::IntArrayRef, at::ArrayRef<double>,
-                         at::ArrayRef<double>, Windows, Windows);
-  static const auto op = find<Signature>("fastinit::normal_");
-  op.call(tensors, seeds_for(tensors, generator, kDraw), mean, std, std::nullopt, std::nullopt);
-}
+constexpr char kUniform[] = "fastinit::uniform_";
+constexpr char kNormal[] = "fastinit::normal_";
 
 template <bool kDraw>
 void trunc_normal(at::TensorList tensors, at::ArrayRef<double> mean, at::ArrayRef<double> std,
@@ -78,16 +73,16 @@ void sparse(const at::Tensor& tensor, double sparsity, double std,
 }  // namespace
 
 TORCH_LIBRARY_IMPL(fastinit, CompositeExplicitAutograd, m) {
-  m.impl("uniform_from_generator_", &uniform<true>);
-  m.impl("normal_from_generator_", &normal<true>);
+  m.impl("uniform_from_generator_", &two_numbers<true, kUniform>);
+  m.impl("normal_from_generator_", &two_numbers<true, kNormal>);
   m.impl("trunc_normal_from_generator_", &trunc_normal<true>);
   m.impl("mixture_from_generator_", &mixture<true>);
   m.impl("sparse_from_generator_", &sparse<true>);
 }
 
 TORCH_LIBRARY_IMPL(fastinit, Meta, m) {
-  m.impl("uniform_from_generator_", &uniform<false>);
-  m.impl("normal_from_generator_", &normal<false>);
+  m.impl("uniform_from_generator_", &two_numbers<false, kUniform>);
+  m.impl("normal_from_generator_", &two_numbers<false, kNormal>);
   m.impl("trunc_normal_from_generator_", &trunc_normal<false>);
   m.impl("mixture_from_generator_", &mixture<false>);
   m.impl("sparse_from_generator_", &sparse<false>);
