@@ -189,10 +189,12 @@ def test_trunc_normal(dest, mean, std, a, b):
 
 
 @SETTINGS
-@given(destinations(), ODD_FLOATS)
-def test_constant(dest, value):
+@given(destinations(), ODD_FLOATS, st.sampled_from(["constant_", "ones_", "zeros_"]))
+def test_constant(dest, value, name):
     tensor, twin = dest
-    check("constant_", tensor, twin, lambda m, t, g: m.constant_(t, value))
+    call = {"constant_": lambda m, t, g: m.constant_(t, value), "ones_": lambda m, t, g: m.ones_(t),
+            "zeros_": lambda m, t, g: m.zeros_(t)}[name]
+    check(name, tensor, twin, call)
 
 
 FAN_CALLS = {
