@@ -10,7 +10,9 @@ NaN, inf), either
   leaves the tensor untouched.
 
 The example database stays out of git (.gitignore); FASTINIT_HYPOTHESIS_EXAMPLES
-sets the number of examples per initializer (CI: the default below).
+sets the number of examples per test (default below). The examples are the
+same on every run (reproducible CI) unless FASTINIT_HYPOTHESIS_EXPLORE=1
+asks for fresh ones.
 """
 
 import math
@@ -27,7 +29,8 @@ import fastinit.init as fi
 from conftest import assert_bitwise_equal
 
 EXAMPLES = int(os.environ.get("FASTINIT_HYPOTHESIS_EXAMPLES", "300"))
-SETTINGS = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
+SETTINGS = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck),
+                    derandomize=os.environ.get("FASTINIT_HYPOTHESIS_EXPLORE") != "1")
 
 DTYPES = [torch.float32, torch.float64, torch.float16, torch.bfloat16]
 ODD_FLOATS = st.one_of(
@@ -95,9 +98,7 @@ def check(name, tensor, twin, call, support=None, run_stock=True, expect_error=N
     if error is not None or stock_error is not None:
         if error is not None:
             assert_bitwise_equal(tensor, before)
-        if stock_error is not None and error is not None:
-            assert type(error) is type(stock_error) or isinstance(error, type(stock_error)), (
-                f"{name}: fastinit raised {error!r}, torch raised {stock_error!r}")
+        if stock_error is not None and error is not None and isinstance(error, type(stock_error)):
             return
         documented = DEVIATIONS.get(name, lambda *_: False)(tensor, error, stock_error, stock)
         assert documented, f"{name}: fastinit {'raised ' + repr(error) if error else 'succeeded'}, " \
@@ -130,8 +131,9 @@ DEVIATIONS = {
     # it as |std| when it proposes uniformly), a NaN mean (torch returns
     # uniform values then) and parameters for which torch returns NaN or one
     # value everywhere
-    "trunc_normal_": lambda t, error, stock_error, stock: isinstance(error, RuntimeError) and (
-        "std" in str(error) or "mean" in str(error) or _degenerate(stock)),
+    # (or where torch's own float arithmetic overflows: OverflowError)
+    "trunc_normal_": lambda t, error, stock_error, stock: isinstance(stock_error, OverflowError) or (
+        isinstance(error, RuntimeError) and ("std" in str(error) or "mean" in str(error) or _degenerate(stock))),
 }
 
 
@@ -161,20 +163,21 @@ def test_normal(dest, mean, std):
 
 def _torch_trunc_normal_finishes(mean, std, a, b):
     """Whether torch's rejection sampler (normal proposals when the mass in
-    [a, b] is > 0.3, else uniform ones) accepts often enough to finish."""
+    [a, b] is > 0.3, else uniform proposals on [a, b]) accepts often enough
+    to finish: a conservative guess."""
     values = (mean, std, a, b)
     if any(math.isnan(v) for v in values) or std == 0:
         return True  # raises or returns at once
-    if not all(math.isfinite(v) for v in values) or abs(std) < 1e-6 or max(map(abs, values)) > 1e6:
+    if not all(math.isfinite(v) for v in values) or not 1e-3 <= abs(std) <= 1e3 or max(map(abs, values)) > 1e3:
         return False
-    cdf = lambda x: (1.0 + math.erf(x / math.sqrt(2.0))) / 2.0  # noqa: E731
-    mass = cdf((b - mean) / std) - cdf((a - mean) / std)
-    if mass > 0.3:
+    if a >= b:
         return True
-    mode = max(a, min(mean, b))
-    peak = math.exp(-0.5 * ((mode - mean) / std) ** 2)
-    width = b - a
-    return width <= 0 or peak > 0 and abs(mass) / (peak * width / (abs(std) * math.sqrt(2 * math.pi))) > 1e-3
+    cdf = lambda x: (1.0 + math.erf(x / math.sqrt(2.0))) / 2.0  # noqa: E731
+    if cdf((b - mean) / std) - cdf((a - mean) / std) > 0.3:
+        return True
+    # Uniform proposals accept about 1 / (distance x width) in std units.
+    distance = abs(max(a, min(mean, b)) - mean) / abs(std)
+    return distance <= 6 and (b - a) / abs(std) <= 100
 
 
 @SETTINGS
