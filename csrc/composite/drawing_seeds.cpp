@@ -70,22 +70,20 @@ void sparse(const at::Tensor& tensor, double sparsity, double std,
   op.call(tensor, seeds_for({tensor}, generator, kDraw)[0], sparsity, std);
 }
 
+// The kernels that draw (kDraw) or, for meta and fake tensors, do not.
+template <bool kDraw>
+void register_kernels(torch::Library& m) {
+  m.impl("uniform_from_generator_", &two_numbers<kDraw, kUniform>);
+  m.impl("normal_from_generator_", &two_numbers<kDraw, kNormal>);
+  m.impl("trunc_normal_from_generator_", &trunc_normal<kDraw>);
+  m.impl("mixture_from_generator_", &mixture<kDraw>);
+  m.impl("sparse_from_generator_", &sparse<kDraw>);
+}
+
 }  // namespace
 
-TORCH_LIBRARY_IMPL(fastinit, CompositeExplicitAutograd, m) {
-  m.impl("uniform_from_generator_", &two_numbers<true, kUniform>);
-  m.impl("normal_from_generator_", &two_numbers<true, kNormal>);
-  m.impl("trunc_normal_from_generator_", &trunc_normal<true>);
-  m.impl("mixture_from_generator_", &mixture<true>);
-  m.impl("sparse_from_generator_", &sparse<true>);
-}
+TORCH_LIBRARY_IMPL(fastinit, CompositeExplicitAutograd, m) { register_kernels<true>(m); }
 
-TORCH_LIBRARY_IMPL(fastinit, Meta, m) {
-  m.impl("uniform_from_generator_", &two_numbers<false, kUniform>);
-  m.impl("normal_from_generator_", &two_numbers<false, kNormal>);
-  m.impl("trunc_normal_from_generator_", &trunc_normal<false>);
-  m.impl("mixture_from_generator_", &mixture<false>);
-  m.impl("sparse_from_generator_", &sparse<false>);
-}
+TORCH_LIBRARY_IMPL(fastinit, Meta, m) { register_kernels<false>(m); }
 
 }  // namespace fastinit::composite
