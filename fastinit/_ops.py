@@ -59,24 +59,24 @@ def require_floating(name: str, tensor: torch.Tensor) -> None:
         )
 
 
-def _per_tensor(op):
-    """Runs a batched op whose parameters are one number per tensor."""
-    return lambda tensors, seeds, params, **windows: op(tensors, seeds, *map(list, zip(*params)), **windows)
-
-
-def _mixtures(tensors, seeds, params, **windows):
-    counts = [len(p[1]) for p in params]
-    flat = [[x for p in params for x in p[field]] for field in range(6)]
-    ops.mixture_(tensors, seeds, counts, *flat, **windows)
-
-
+# kind -> (the op taking seeds, the op drawing its own seeds when it runs)
 _RANDOM_OPS = {
-    "uniform": _per_tensor(ops.uniform_),
-    "normal": _per_tensor(ops.normal_),
-    "trunc_normal": _per_tensor(ops.trunc_normal_),
-    "mixture": _mixtures,
+    "uniform": (ops.uniform_, ops.uniform_from_generator_),
+    "normal": (ops.normal_, ops.normal_from_generator_),
+    "trunc_normal": (ops.trunc_normal_, ops.trunc_normal_from_generator_),
+    "mixture": (ops.mixture_, ops.mixture_from_generator_),
 }
 RANDOM_KINDS = frozenset(_RANDOM_OPS)
+
+
+def _op_parameters(kind: str, params: list) -> list[list]:
+    """The ops' parameter lists for one specs.Fill params tuple per tensor:
+    one number per tensor, or for mixtures the component counts and the
+    components' numbers in order."""
+    if kind == "mixture":
+        counts = [len(p[1]) for p in params]
+        return [counts] + [[x for p in params for x in p[field]] for field in range(6)]
+    return [list(column) for column in zip(*params)]
 
 
 def fill_random(kind: str, tensors: list, seeds: list, params: list) -> None:
@@ -87,7 +87,7 @@ def fill_random(kind: str, tensors: list, seeds: list, params: list) -> None:
     tensors, seeds, params, windows = localize(tensors, seeds, params)
     if tensors:
         with torch.no_grad():
-            _RANDOM_OPS[kind](tensors, seeds, params, **windows)
+            _RANDOM_OPS[kind][0](tensors, seeds, *_op_parameters(kind, params), **windows)
 
 
 def fill_random_one(kind: str, tensor, generator, params: tuple) -> None:
@@ -95,3 +95,10 @@ def fill_random_one(kind: str, tensor, generator, params: tuple) -> None:
     for meta tensors)."""
     if not tensor.is_meta:
         fill_random(kind, [tensor], draw_seeds(generator, 1), [params])
+
+
+def fill_random_drawing(kind: str, tensor, generator, params: tuple) -> None:
+    """fill_random_one for torch.compile: the op draws the seed when the
+    compiled code runs, not once at trace time."""
+    with torch.no_grad():
+        _RANDOM_OPS[kind][1]([tensor], *_op_parameters(kind, [params]), resolve_generator(generator))

@@ -17,6 +17,7 @@ from typing_extensions import ParamSpec
 
 from ._ops import (
     fill_normal,
+    fill_random_drawing,
     fill_random_one,
     fill_trunc_normal,
     fill_uniform,
@@ -89,24 +90,19 @@ _LINEAR_NONLINEARITIES = (
 
 
 # The random fills of one tensor, by kind: a plain tensor through the C++
-# fast path, a DTensor through its local blocks (fastinit.sharding), and
-# under torch.compile an op that draws its seed when it runs.
-_FILLS = {
-    "uniform": (fill_uniform, ops.uniform_from_generator_),
-    "normal": (fill_normal, ops.normal_from_generator_),
-    "trunc_normal": (fill_trunc_normal, ops.trunc_normal_from_generator_),
-}
+# fast path where there is one, a DTensor (or a mixture) through the batched
+# op on its local blocks (fastinit.sharding), and under torch.compile an op
+# that draws its seed when it runs.
+_FAST_PATHS = {"uniform": fill_uniform, "normal": fill_normal, "trunc_normal": fill_trunc_normal}
 
 
 def _fill(kind: str, tensor: Tensor, params: tuple, generator) -> Tensor:
-    fast, drawing_seeds = _FILLS[kind]
     if torch.compiler.is_compiling():
-        with torch.no_grad():
-            drawing_seeds([tensor], *([p] for p in params), resolve_generator(generator))
-    elif is_dtensor(tensor):
-        fill_random_one(kind, tensor, generator, params)
+        fill_random_drawing(kind, tensor, generator, params)
+    elif kind in _FAST_PATHS and not is_dtensor(tensor):
+        _FAST_PATHS[kind](tensor, resolve_generator(generator), *params)
     else:
-        fast(tensor, resolve_generator(generator), *params)
+        fill_random_one(kind, tensor, generator, params)
     return tensor
 
 

@@ -15,7 +15,7 @@ from typing import NamedTuple
 import torch
 
 from . import init as _init
-from ._ops import fill_random_one, ops, require_floating, resolve_generator
+from ._ops import require_floating
 
 __all__ = [
     "Init",
@@ -237,13 +237,7 @@ class Mixture(Init):
 
 def _fill_mixture(tensor, fill, generator):
     require_floating("mixture_", tensor)
-    if torch.compiler.is_compiling():  # an op drawing its seed at run time
-        with torch.no_grad():
-            ops.mixture_from_generator_([tensor], [len(fill.params[1])], *map(list, fill.params),
-                                        resolve_generator(generator))
-    else:
-        fill_random_one("mixture", tensor, generator, fill.params)
-    return tensor
+    return _init._fill("mixture", tensor, fill.params, generator)
 
 
 def mixture_(tensor: torch.Tensor, components, generator: torch.Generator | None = None) -> torch.Tensor:
