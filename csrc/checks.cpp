@@ -155,22 +155,28 @@ void check_orthogonal_args(at::TensorList destinations, const at::Tensor& gaussi
   // Sizes may be symbolic (fake tensors under torch.compile): compare them
   // as SymInts.
   TORCH_CHECK(gaussians.dim() == 3,
-              "fastinit::orthogonal_from_ expects (count, rows, cols) gaussians, but got ",
+              "fastinit::orthogonal_from_ expects (count, min(rows, cols), max(rows, cols)) gaussians, but got ",
               gaussians.dim(), " dims");
   TORCH_SYM_CHECK(gaussians.sym_size(0).sym_eq(static_cast<int64_t>(destinations.size())),
                   "fastinit::orthogonal_from_ expects one gaussian per destination, but got ",
                   destinations.size(), " destinations and gaussians of shape ",
                   gaussians.sym_sizes());
+  TORCH_SYM_CHECK(gaussians.sym_size(1).sym_le(gaussians.sym_size(2)),
+                  "fastinit::orthogonal_from_ expects gaussians of (count, min(rows, cols), max(rows, cols)), "
+                  "but got ", gaussians.sym_sizes());
   TORCH_CHECK(gaussians.scalar_type() == at::kFloat || gaussians.scalar_type() == at::kDouble,
               "fastinit::orthogonal_from_ computes in float32 or float64, but got ",
               gaussians.scalar_type());
+  TORCH_CHECK(gaussians.is_contiguous(), "fastinit::orthogonal_from_ expects contiguous gaussians");
   for (const at::Tensor& destination : destinations) {
     check_destination("orthogonal_from_", destination);
     TORCH_CHECK(destination.dim() >= 2, "fastinit::orthogonal_from_: a destination needs 2 or more dims");
-    TORCH_SYM_CHECK(destination.sym_size(0).sym_eq(gaussians.sym_size(1)).sym_and(
+    TORCH_SYM_CHECK(destination.sym_size(0).sym_eq(gaussians.sym_size(1)).sym_or(
+                        destination.sym_size(0).sym_eq(gaussians.sym_size(2))).sym_and(
                         destination.sym_numel().sym_eq(gaussians.sym_size(1) * gaussians.sym_size(2))),
                     "fastinit::orthogonal_from_: destination of shape ", destination.sym_sizes(),
-                    " does not hold a ", gaussians.sym_size(1), " x ", gaussians.sym_size(2), " matrix");
+                    " does not hold a ", gaussians.sym_size(1), " x ", gaussians.sym_size(2),
+                    " matrix or its transpose");
   }
 }
 

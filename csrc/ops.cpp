@@ -23,10 +23,12 @@ TORCH_LIBRARY(fastinit, m) {
       "trunc_normal_(Tensor(a!)[] tensors, int[] seeds, float[] mean, "
       "float[] std, float[] a, float[] b, int[]? global_shapes=None, int[]? offsets=None) -> ()");
   m.def("sparse_(Tensor(a!) tensor, int seed, float sparsity, float std) -> ()");
-  // Destination i becomes the orthogonal factor of gaussians[i] (its rows x
-  // cols shape; the QR is taken of the transpose when rows < cols), with
-  // torch's sign correction and times gain.
-  m.def("orthogonal_from_(Tensor(a!)[] destinations, Tensor gaussians, float gain) -> ()");
+  // Destination i (rows x cols, trailing dims flattened) becomes gain times
+  // a Haar-distributed orthogonal matrix built from the gaussian workspace
+  // gaussians[i] of shape (min(rows, cols), max(rows, cols)), which it
+  // overwrites (Note [orthogonal from reflectors]); the workspace may be
+  // the destination's own memory when that is contiguous, rows <= cols.
+  m.def("orthogonal_from_(Tensor(a!)[] destinations, Tensor(b!) gaussians, float gain) -> ()");
   // Tensor i has counts[i] components, listed in order across tensors:
   // probability, kind (0 constant, 1 uniform, 2 normal, 3 truncated normal)
   // and four numbers: (value, -, -, -), (a, b, -, -), (mean, std, -, -) or

@@ -16,6 +16,7 @@ from torch import Tensor
 from typing_extensions import ParamSpec
 
 from ._ops import (
+    draw_seeds,
     fill_normal,
     fill_random_drawing,
     fill_random_one,
@@ -374,34 +375,81 @@ def orthogonal_(
     return tensor
 
 
+# The gaussian workspace of one orthogonal_from_ call holds at most this
+# many bytes (or one matrix).
+_ORTHOGONAL_WORKSPACE_BYTES = 32 << 20
+# Matrices of this many elements or more are orthogonalized one at a time
+# with all threads (kThreadedQr in csrc/cpu/orthogonal.cpp); those of them
+# that are contiguous in their working dtype with rows <= cols serve as
+# their own workspace.
+_LARGE_MATRIX = 1 << 18
+
+
 def _orthogonal_matrices(matrices: list[Tensor], gain: float, generator=None, seeds: list[int] | None = None) -> None:
     """Fill each of `matrices` (rows x trailing dims, non-empty, floating)
-    with gain times an orthogonal matrix: per group of equal shapes a batch
-    of gaussians, all filled by one op call with one seed per matrix in
-    order (`seeds`, or drawn from `generator` when the op runs); then one
-    fused QR op per group."""
+    with gain times a Haar-distributed orthogonal matrix built from the
+    gaussians of seeds[i] (drawn from `generator` in order when not given;
+    Note [orthogonal from reflectors] in csrc/orthogonal_householder.cpp).
+    Per group of equal shapes, one fill and one orthogonal_from_ call per
+    chunk of matrices whose workspace fits _ORTHOGONAL_WORKSPACE_BYTES."""
+    if seeds is None and torch.compiler.is_compiling():
+        _orthogonal_matrices_drawing(matrices, gain, generator)
+        return
+    if seeds is None:
+        seeds = draw_seeds(generator, len(matrices))
+    with torch.no_grad():
+        for (c, m, device, dtype), indices in _orthogonal_groups(matrices).items():
+            own = {i for i in indices if _is_own_workspace(matrices[i], dtype)}
+            for i in sorted(own):
+                _orthogonal_call([matrices[i]], [seeds[i]], matrices[i].view(1, c, m), gain)
+            rest = [i for i in indices if i not in own]
+            per_call = max(1, _ORTHOGONAL_WORKSPACE_BYTES // (c * m * dtype.itemsize))
+            for start in range(0, len(rest), per_call):
+                part = rest[start:start + per_call]
+                workspace = torch.empty((len(part), c, m), dtype=dtype, device=device)
+                _orthogonal_call([matrices[i] for i in part], [seeds[i] for i in part], workspace, gain)
+
+
+def _orthogonal_groups(matrices: list[Tensor]) -> dict[tuple, list[int]]:
+    """Indices of `matrices` by workspace (min(rows, cols), max(rows, cols),
+    device, working dtype: float64 for float64, float32 otherwise)."""
     groups: dict[tuple, list[int]] = {}
     for index, matrix in enumerate(matrices):
+        rows, cols = matrix.size(0), matrix.numel() // matrix.size(0)
         work_dtype = torch.float64 if matrix.dtype == torch.float64 else torch.float32
-        key = (matrix.size(0), matrix.numel() // matrix.size(0), matrix.device, work_dtype)
-        groups.setdefault(key, []).append(index)
+        groups.setdefault((min(rows, cols), max(rows, cols), matrix.device, work_dtype), []).append(index)
+    return groups
+
+
+def _is_own_workspace(matrix: Tensor, work_dtype: torch.dtype) -> bool:
+    return (matrix.numel() >= _LARGE_MATRIX and matrix.dtype == work_dtype and matrix.is_contiguous()
+            and matrix.size(0) ** 2 <= matrix.numel())
+
+
+def _orthogonal_call(destinations: list[Tensor], seeds: list[int], workspace: Tensor, gain: float) -> None:
+    count = len(destinations)
+    ops.normal_(list(workspace.unbind(0)), seeds, [0.0] * count, [1.0] * count)
+    ops.orthogonal_from_(destinations, workspace, float(gain))
+
+
+def _orthogonal_matrices_drawing(matrices: list[Tensor], gain: float, generator) -> None:
+    """_orthogonal_matrices for torch.compile: the gaussians' seeds drawn
+    when the compiled code runs (one call per device, in matrix order), one
+    workspace per group."""
+    groups = _orthogonal_groups(matrices)
     with torch.no_grad():
-        batches = {key: torch.empty((len(indices), *key[:2]), dtype=key[3], device=key[2])
-                   for key, indices in groups.items()}
-        gaussian_of = [None] * len(matrices)
+        workspaces = {key: torch.empty((len(indices), *key[:2]), dtype=key[3], device=key[2])
+                      for key, indices in groups.items()}
+        workspace_of = [None] * len(matrices)
         for key, indices in groups.items():
-            for index, gaussian in zip(indices, batches[key].unbind(0)):
-                gaussian_of[index] = gaussian
+            for index, workspace in zip(indices, workspaces[key].unbind(0)):
+                workspace_of[index] = workspace
         generator = resolve_generator(generator)
         for _, run in itertools.groupby(range(len(matrices)), key=lambda i: matrices[i].device):
-            run = list(run)  # one op call per device, in order
-            zeros, ones = [0.0] * len(run), [1.0] * len(run)
-            if seeds is None:
-                ops.normal_from_generator_([gaussian_of[i] for i in run], zeros, ones, generator)
-            else:
-                ops.normal_([gaussian_of[i] for i in run], [seeds[i] for i in run], zeros, ones)
+            run = list(run)
+            ops.normal_from_generator_([workspace_of[i] for i in run], [0.0] * len(run), [1.0] * len(run), generator)
         for key, indices in groups.items():
-            ops.orthogonal_from_([matrices[i] for i in indices], batches[key], float(gain))
+            ops.orthogonal_from_([matrices[i] for i in indices], workspaces[key], float(gain))
 
 
 def sparse_(

@@ -68,8 +68,34 @@ extra["reset_parameters 16 x Linear(2048, 2048)"] = peak_mb() - before
 print(json.dumps(extra))
 """
 
-# orthogonal_ (a gaussian workspace and the QR's factors) and sparse_ (the
-# zero pattern, per thread) are documented exceptions: see docs/design.md.
+ORTHOGONAL_SCRIPT = r"""
+import json, resource, torch
+import fastinit, fastinit.init as fi
+
+def peak_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+cases = {{
+    "square float32 (its own workspace)": lambda: torch.ones(4096, 4096),
+    "tall float32": lambda: torch.ones(8192, 2048),
+    "wide bfloat16": lambda: torch.ones(2048, 8192, dtype=torch.bfloat16),
+    "64 x 512^2 stack (chunked)": lambda: torch.ones(64, 512, 512),
+}}
+fi.orthogonal_(torch.empty(64, 64))
+extra = {{}}
+for name, make in cases.items():
+    tensor = make()
+    before = peak_mb()
+    if tensor.dim() == 3:
+        fastinit.batched_orthogonal_(tensor)
+    else:
+        fi.orthogonal_(tensor)
+    extra[name] = peak_mb() - before
+print(json.dumps(extra))
+"""
+
+# orthogonal_ (a gaussian workspace, tested below) and sparse_ (the zero
+# pattern, per thread) are documented exceptions: see docs/design.md.
 ELEMENTWISE = ["uniform_", "normal_", "trunc_normal_", "xavier_uniform_", "xavier_normal_", "kaiming_uniform_",
                "kaiming_normal_", "mixture_", "constant_", "zeros_", "ones_"]
 
@@ -92,3 +118,16 @@ def test_in_place_fills_allocate_no_full_size_temporaries():
     # A full-size temporary is 256 MiB (the 16-layer model: 256 MiB too).
     too_big = {case: mb for case, mb in extra.items() if mb > 16.0}
     assert not too_big, f"peak RSS grew during in-place fills (MiB): {too_big}"
+
+
+def test_orthogonal_workspace_is_at_most_one_matrix():
+    """The 64 MiB matrices need at most one float32 matrix of workspace
+    (none when the destination can hold it), a stack at most one chunk
+    (fastinit.init._ORTHOGONAL_WORKSPACE_BYTES, 32 MiB); LAPACK's own work
+    arrays take up to ~16 MiB more."""
+    extra = _run(ORTHOGONAL_SCRIPT.format())
+    lapack = 20.0
+    bounds = {"square float32 (its own workspace)": lapack, "tall float32": 64 + lapack,
+              "wide bfloat16": 64 + lapack, "64 x 512^2 stack (chunked)": 32 + lapack}
+    over = {case: mb for case, mb in extra.items() if mb > bounds[case]}
+    assert not over, f"orthogonal_ used more than its workspace (MiB): {over} (bounds {bounds})"

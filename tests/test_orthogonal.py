@@ -84,8 +84,8 @@ def test_empty_and_meta_are_no_ops():
 
 
 def test_opcheck():
-    destinations = [torch.empty(6, 4), torch.empty(6, 2, 2)]
-    gaussians = torch.randn(2, 6, 4)
+    destinations = [torch.empty(6, 4), torch.empty(4, 3, 2)]  # tall, wide
+    gaussians = torch.randn(2, 4, 6)
     torch.library.opcheck(torch.ops.fastinit.orthogonal_from_, (destinations, gaussians, 2.0))
 
 

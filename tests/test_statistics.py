@@ -8,6 +8,7 @@ import scipy.stats
 import torch
 import torch.nn.init as stock
 
+import fastinit
 import fastinit.init as fi
 from conftest import FLOAT_DTYPES
 from stats import assert_fits, fit_pvalue, P_MIN
@@ -197,3 +198,36 @@ def test_orthogonal_is_haar():
     g = torch.Generator().manual_seed(5)
     entries = torch.tensor([fi.orthogonal_(torch.empty(3, 3, dtype=torch.float64), generator=g)[0, 0].item() for _ in range(20_000)])
     assert_fits(entries, scipy.stats.uniform(loc=-1, scale=2))
+
+
+@pytest.mark.parametrize("shape", [(4, 4), (7, 3), (3, 7), (2, 3, 2)])
+def test_orthogonal_entries_have_the_haar_law(shape):
+    """Each column (each row when wide) of a Haar-random matrix with n-long
+    orthonormal columns is uniform on the sphere S^(n-1): every entry is
+    sign-symmetric and its square is Beta(1/2, (n - 1)/2). The first and the
+    last reflector's columns and one in between are checked."""
+    stack = torch.empty(20_000, *shape, dtype=torch.float64)
+    fastinit.batched_orthogonal_(stack, generator=torch.Generator().manual_seed(9))
+    matrices = stack.flatten(2)
+    rows, cols = matrices.shape[1:]
+    law = scipy.stats.beta(0.5, (max(rows, cols) - 1) / 2)
+    for i, j in [(0, 0), (rows - 1, cols - 1), (rows // 2, cols - 1), (rows - 1, 0), (0, cols // 2)]:
+        entries = matrices[:, i, j]
+        assert_fits(entries.square(), law)
+        positive = int((entries > 0).sum())
+        assert scipy.stats.binomtest(positive, len(entries)).pvalue > P_MIN, (i, j, positive)
+
+
+def test_orthogonal_square_covers_the_whole_group():
+    """Haar measure on O(4): determinants +1 and -1 equally likely, and the
+    trace's first two moments those of Diaconis and Shahshahani, E tr Q = 0
+    and E (tr Q)^2 = 1 (a bias towards the identity or one component would
+    show in them)."""
+    stack = torch.empty(40_000, 4, 4, dtype=torch.float64)
+    fastinit.batched_orthogonal_(stack, generator=torch.Generator().manual_seed(10))
+    determinants = torch.linalg.det(stack)
+    assert torch.allclose(determinants.abs(), torch.ones(()).double())
+    assert scipy.stats.binomtest(int((determinants > 0).sum()), len(stack)).pvalue > P_MIN
+    traces = stack.diagonal(0, -2, -1).sum(-1).numpy()
+    assert scipy.stats.ttest_1samp(traces, 0.0).pvalue > P_MIN
+    assert scipy.stats.ttest_1samp(traces**2, 1.0).pvalue > P_MIN

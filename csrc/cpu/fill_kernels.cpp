@@ -32,12 +32,20 @@ constexpr int64_t kStoreChunk = 1024;
 // Elements below which a fill stays on the calling thread.
 constexpr int64_t kGrainElements = 32768;
 
+// ATen's choice (ATEN_CPU_CAPABILITY lowers it, and is trusted even when
+// it names an instruction set this CPU lacks, where ATen's own kernels
+// then fault), capped by what the CPU reports.
 const KernelTable& select_kernels() {
   const std::string capability = at::get_cpu_capability();
-  if (capability == "AVX512") {
+  const bool has_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+                        __builtin_cpu_supports("f16c") && __builtin_cpu_supports("bmi2");
+  const bool has_avx512 = has_avx2 && __builtin_cpu_supports("avx512f") &&
+                          __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
+                          __builtin_cpu_supports("avx512vl");
+  if (capability == "AVX512" && has_avx512) {
     return avx512_kernels();
   }
-  if (capability == "AVX2") {
+  if ((capability == "AVX512" || capability == "AVX2") && has_avx2) {
     return avx2_kernels();
   }
   return portable_kernels();

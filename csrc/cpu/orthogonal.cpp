@@ -1,11 +1,11 @@
-// orthogonal_from_ on the CPU: the QR of each gaussian matrix, with torch's
-// sign correction, the gain and the write into the destination fused per
-// matrix.
+// orthogonal_from_ on the CPU: the orthogonal matrix of each gaussian
+// workspace (Note [orthogonal from reflectors]), the sign correction, the
+// gain and the write into the destination per matrix.
 //
 // Note [reproducible QR]
 // ~~~~~~~~~~~~~~~~~~~~~~
-// LAPACK's QR (MKL in torch's x86 wheels) rounds differently with one
-// thread and with several. So that a matrix gets the same bits alone, in a
+// LAPACK (MKL in torch's x86 wheels) rounds differently with one thread
+// and with several. So that a matrix gets the same bits alone, in a
 // batch, and whatever torch.get_num_threads() is, small matrices (fewer
 // than kThreadedQr elements) are always factored with MKL single-threaded
 // (its thread-local setting), batches one matrix per thread; large ones one
@@ -18,7 +18,7 @@
 #include <torch/library.h>
 
 #include "../checks.h"
-#include "../orthogonal_qr.h"
+#include "../orthogonal_householder.h"
 
 // MKL's thread-local thread count (its C entry point; the lower-case name
 // is the Fortran one, taking a pointer); exported by torch builds with MKL, null

@@ -26,7 +26,7 @@
 #include <vector>
 
 #include "../checks.h"
-#include "../orthogonal_qr.h"
+#include "../orthogonal_householder.h"
 #include "fastinit/distributions.h"
 #include "fastinit/layout.h"
 #include "fastinit/scalar_lanes.h"
