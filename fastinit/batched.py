@@ -19,7 +19,7 @@ def batched_orthogonal_(tensors, gain: float = 1, batch_dims: int = 1, generator
     as orthogonal_ treats it) or one stacked tensor whose first `batch_dims`
     dims index independent matrices (so an (E, out, in) expert stack gets E
     orthogonal matrices). Matrices are grouped by shape: one gaussian fill and
-    one QR pass per group, spread over the threads. The result equals
+    one orthogonalization pass per group, spread over the threads. The result equals
     orthogonal_ called on each matrix in order with the same generator, bit
     for bit. Returns `tensors`.
     """

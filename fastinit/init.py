@@ -359,7 +359,9 @@ def orthogonal_(
 ) -> Tensor:
     """Fill `tensor` with a (semi) orthogonal matrix (trailing dims flattened).
 
-    QR of a gaussian matrix with torch's sign correction; float16/bfloat16
+    Haar-distributed, as torch's QR of a gaussian matrix with its sign
+    correction (built here from gaussian Householder reflectors, Note
+    [orthogonal from reflectors]); float16/bfloat16
     destinations are computed in float32 and rounded once. The same path as
     fastinit.batched_orthogonal_ with one matrix.
     """

@@ -279,7 +279,7 @@ class _Plan:
             groups[(fill.kind, tensor.device, gain)].append(index)
         for (kind, _, gain), indices in groups.items():
             tensors, seeds = [self.items[i][0] for i in indices], [seed_of[i] for i in indices]
-            if kind == "orthogonal":  # batched QR per shape (DTensors: see fill_through_full)
+            if kind == "orthogonal":  # batched per shape (DTensors: see fill_through_full)
                 fill_through_full(tensors, lambda full: fast_init._orthogonal_matrices(full, gain[0], seeds=seeds))
             else:
                 fill_random(kind, tensors, seeds, [self.items[i][1].params for i in indices])
