@@ -4,14 +4,18 @@
 // generator, a, b), fill_normal, fill_trunc_normal) that call the ops through
 // the C++ dispatcher, which costs a fraction of a torch.ops call from Python.
 // The CMake build leaves this file out (its library is loaded with
-// torch.ops.load_library).
+// torch.ops.load_library). module_tree() walks an nn.Module for the plan
+// cache of fastinit.reset_parameters (Note [cached plans] in model.py).
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cstdlib>
+#include <unordered_set>
 #include <vector>
 
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <torch/csrc/Generator.h>
+#include <torch/csrc/autograd/python_variable.h>
 #include <torch/extension.h>
 
 #include "seeds.h"
@@ -95,6 +99,69 @@ at::Tensor empty_flat(int64_t nbytes, bool advise_huge_pages) {
                        at::TensorOptions().dtype(at::kByte));
 }
 
+// Every module of the tree under `root` once (pre-order, children in
+// registration order), the tensors of their _parameters and _buffers in
+// order, None entries included, and a 64-bit signature of all that: the
+// identities of modules, names and tensor objects, and each tensor's sizes,
+// dtype, device and TensorImpl (so a `.data` swap shows). A plan built for
+// a tree stays valid while the signature is unchanged.
+py::tuple module_tree(py::handle root) {
+  uint64_t signature = 0x9e3779b97f4a7c15ull;
+  const auto mix = [&signature](uint64_t value) {
+    signature ^= value + 0x9e3779b97f4a7c15ull + (signature << 6) + (signature >> 2);
+  };
+  const auto mix_dict = [&](py::handle dict, py::list& values) {
+    PyObject* key = nullptr;
+    PyObject* value = nullptr;
+    Py_ssize_t position = 0;
+    while (PyDict_Next(dict.ptr(), &position, &key, &value)) {
+      mix(reinterpret_cast<uintptr_t>(key));
+      mix(reinterpret_cast<uintptr_t>(value));
+      values.append(value);
+      if (THPVariable_Check(value)) {
+        const at::Tensor& tensor = THPVariable_Unpack(value);
+        mix(reinterpret_cast<uintptr_t>(tensor.unsafeGetTensorImpl()));
+        mix(static_cast<uint64_t>(tensor.scalar_type()));
+        mix(static_cast<uint64_t>(tensor.device().type()) << 8 |
+            static_cast<uint8_t>(tensor.device().index()));
+        mix(static_cast<uint64_t>(tensor.dim()));
+        for (const c10::SymInt& size : tensor.sym_sizes()) {
+          mix(size.is_heap_allocated() ? ~0ull : static_cast<uint64_t>(size.as_int_unchecked()));
+        }
+      }
+    }
+  };
+  // Interned once: attribute lookups by a prepared string are plain dict probes.
+  static const py::object parameters_name = py::reinterpret_steal<py::object>(PyUnicode_InternFromString("_parameters"));
+  static const py::object buffers_name = py::reinterpret_steal<py::object>(PyUnicode_InternFromString("_buffers"));
+  static const py::object modules_name = py::reinterpret_steal<py::object>(PyUnicode_InternFromString("_modules"));
+  py::list modules;
+  py::list tensors;
+  std::vector<py::handle> stack{root};
+  std::unordered_set<PyObject*> seen;
+  while (!stack.empty()) {
+    const py::handle module = stack.back();
+    stack.pop_back();
+    if (module.is_none() || !seen.insert(module.ptr()).second) {
+      continue;
+    }
+    modules.append(module);
+    mix(reinterpret_cast<uintptr_t>(module.ptr()));
+    mix(reinterpret_cast<uintptr_t>(Py_TYPE(module.ptr())));
+    mix_dict(module.attr(parameters_name), tensors);
+    mix_dict(module.attr(buffers_name), tensors);
+    const py::dict children = module.attr(modules_name);
+    const size_t first = stack.size();
+    for (const auto& [name, child] : children) {
+      mix(reinterpret_cast<uintptr_t>(name.ptr()));
+      mix(reinterpret_cast<uintptr_t>(child.ptr()));
+      stack.push_back(child);
+    }
+    std::reverse(stack.begin() + static_cast<std::ptrdiff_t>(first), stack.end());
+  }
+  return py::make_tuple(signature, modules, tensors);
+}
+
 }  // namespace
 }  // namespace fastinit
 
@@ -106,6 +173,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
 #endif
   m.def("draw_seeds", &fastinit::draw_seeds_for_python, py::arg("generator"), py::arg("count"));
   m.def("empty_flat", &fastinit::empty_flat, py::arg("nbytes"), py::arg("advise_huge_pages"));
+  m.def("module_tree", &fastinit::module_tree, py::arg("root"));
   using fastinit::fill_one;
   m.def("fill_uniform", [](const at::Tensor& t, const py::object& g, double a, double b) {
     fill_one(fastinit::uniform_op(), t, g, a, b);

@@ -69,7 +69,12 @@ _RANDOM_OPS = {
 RANDOM_KINDS = frozenset(_RANDOM_OPS)
 
 
-def _op_parameters(kind: str, params: list) -> list[list]:
+def random_op(kind: str):
+    """The batched op of distribution `kind` that takes seeds."""
+    return _RANDOM_OPS[kind][0]
+
+
+def op_parameters(kind: str, params: list) -> list[list]:
     """The ops' parameter lists for one specs.Fill params tuple per tensor:
     one number per tensor, or for mixtures the component counts and the
     components' numbers in order."""
@@ -87,7 +92,7 @@ def fill_random(kind: str, tensors: list, seeds: list, params: list) -> None:
     tensors, seeds, params, windows = localize(tensors, seeds, params)
     if tensors:
         with torch.no_grad():
-            _RANDOM_OPS[kind][0](tensors, seeds, *_op_parameters(kind, params), **windows)
+            _RANDOM_OPS[kind][0](tensors, seeds, *op_parameters(kind, params), **windows)
 
 
 def fill_random_one(kind: str, tensor, generator, params: tuple) -> None:
@@ -101,4 +106,4 @@ def fill_random_drawing(kind: str, tensor, generator, params: tuple) -> None:
     """fill_random_one for torch.compile: the op draws the seed when the
     compiled code runs, not once at trace time."""
     with torch.no_grad():
-        _RANDOM_OPS[kind][1]([tensor], *_op_parameters(kind, [params]), resolve_generator(generator))
+        _RANDOM_OPS[kind][1]([tensor], *op_parameters(kind, [params]), resolve_generator(generator))

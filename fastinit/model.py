@@ -23,6 +23,7 @@ import fnmatch
 import math
 import os
 import warnings
+import weakref
 from collections import defaultdict
 from collections.abc import Callable
 
@@ -31,7 +32,7 @@ from torch import nn
 
 from . import _C
 from . import init as fast_init
-from ._ops import RANDOM_KINDS, draw_seeds, fill_random, require_floating, using_generator
+from ._ops import RANDOM_KINDS, op_parameters, draw_seeds, fill_random, random_op, require_floating, using_generator
 from .patching import patched
 from .sharding import fill_through_full, is_dtensor
 from .specs import Call, Constant, Fill, Init, Normal, Uniform, XavierNormal, XavierUniform
@@ -70,12 +71,14 @@ def _embedding(m):
     if m.padding_idx is None:
         return {"weight": Normal(0.0, 1.0)}
 
+    padding_idx = m.padding_idx  # not the module: plans are cached (Note [cached plans])
+
     def normal_then_zero_padding(weight, generator):
         from . import init
 
         init.normal_(weight, generator=generator)
         with torch.no_grad():
-            weight[m.padding_idx].fill_(0)
+            weight[padding_idx].fill_(0)
 
     return {"weight": Call(normal_then_zero_padding)}
 
@@ -184,11 +187,47 @@ def _type_rules(module, by_type):
 _Uninitialized = nn.parameter.UninitializedTensorMixin
 
 
-class _Plan:
-    """What fills what, in module order."""
+# Note [cached plans]
+# ~~~~~~~~~~~~~~~~~~~
+# Planning a model (rules per module, name patterns, specs resolved against
+# tensors) costs microseconds per tensor in Python; re-initializing the same
+# model again (restarts, sweeps, tests) should cost little more than its
+# fills. A plan therefore names tensors and modules by their position in the
+# walk of _C.module_tree, and is cached per root module (weakly) with the
+# walk's signature and the rules: a changed tree, parameter or buffer object,
+# shape, dtype or device, or different rules, plans anew. A plan holds no
+# tensor and no module, so the cache never keeps a model alive. Module
+# attributes the built-in rules read (Embedding.padding_idx,
+# RNN.hidden_size, ...) are taken as fixed once the module is built.
+_PLANS: "weakref.WeakKeyDictionary[nn.Module, tuple]" = weakref.WeakKeyDictionary()
 
-    def __init__(self, model: nn.Module, rules, include_buffers: bool):
-        self.items: list[tuple[torch.Tensor | None, Fill]] = []
+
+def _rules_key(rules) -> tuple | None:
+    if rules is None:
+        return None
+    return tuple((key, tuple(spec.items()) if isinstance(spec, dict) else spec) for key, spec in rules.items())
+
+
+def _planned(model: nn.Module, rules, include_buffers: bool):
+    """(plan, modules, tensors): the cached plan of `model` if still valid
+    (Note [cached plans]), and the walk it refers to."""
+    signature, modules, tensors = _C.module_tree(model)
+    key = (signature, include_buffers, _rules_key(rules))
+    cached = _PLANS.get(model)
+    if cached is not None and cached[0] == key:
+        return cached[1], modules, tensors
+    plan = _Plan(model, rules, include_buffers, modules, tensors)
+    _PLANS[model] = (key, plan)
+    return plan, modules, tensors
+
+
+class _Plan:
+    """What fills what, in module order: items (tensor position, Fill) into
+    the walk of _C.module_tree; "reset_module" items name a module's
+    position instead."""
+
+    def __init__(self, model: nn.Module, rules, include_buffers: bool, walk_modules: list, walk_tensors: list):
+        items: list[tuple[torch.Tensor | nn.Module, Fill]] = []
         self.unhandled: list[str] = []
         self.lazy: list[str] = []
         by_name, by_type = _split_rules(rules)
@@ -202,7 +241,7 @@ class _Plan:
                         break
             fill = spec if isinstance(spec, Fill) or spec is None else spec.resolve(tensor)
             if fill is not None:
-                self.items.append((tensor, fill))
+                items.append((tensor, fill))
 
         for prefix, module in model.named_modules():
             own = [(n, t) for n, t in module._parameters.items() if t is not None]
@@ -219,7 +258,7 @@ class _Plan:
                 # A custom module: its own reset_parameters, under patched();
                 # name rules still win (their fills run after the call).
                 seen.update(id(t) for _, t in own)
-                self.items.append((None, Fill("call", (_reset_with(module),))))
+                items.append((module, Fill("reset_module", ())))
                 for name, tensor in own:
                     qualified = _qualify(prefix, name)
                     if any(fnmatch.fnmatchcase(qualified, p) for p in by_name):
@@ -233,7 +272,7 @@ class _Plan:
                 if by_name or not isinstance(spec, Fill):
                     add(tensor, spec, lambda: _qualify(prefix, path))
                 else:
-                    self.items.append((tensor, spec))
+                    items.append((tensor, spec))
             for name, tensor in own:
                 if id(tensor) in seen:
                     continue
@@ -244,57 +283,76 @@ class _Plan:
                 else:
                     self.unhandled.append(f"{qualified} ({type(module).__name__})")
 
-    def execute(self, generator: torch.Generator | None) -> None:
-        # Seeds in module order: one draw per run of random fills between
-        # two calls (which draw their own), n at once equalling n single
-        # draws. Then one op call per (distribution, device).
-        for tensor, fill in self.items:  # orthogonal_'s checks, before anything is written
+        position = {id(t): i for i, t in enumerate(walk_tensors) if t is not None}
+        position.update((id(m), i) for i, m in enumerate(walk_modules))
+        self.items = [(position[id(target)], fill) for target, fill in items]
+        self._schedule: _Schedule | None = None
+
+    def execute(self, modules: list, tensors: list, generator: torch.Generator | None) -> None:
+        if self._schedule is None:
+            self._schedule = _Schedule(self.items, tensors)  # checks first: may raise
+        self._schedule.run(modules, tensors, generator)
+
+
+class _Schedule:
+    """A plan's op calls for the tensors it was made for.
+
+    Seeds in module order: one draw per run of random fills between two
+    calls (which draw their own), n at once equalling n single draws. Then
+    one op call per (distribution, device), and the constants."""
+
+    def __init__(self, items: list, tensors: list):
+        for index, fill in items:  # orthogonal_'s checks, before anything is written
             if fill.kind == "orthogonal":
-                if tensor.dim() < 2:
+                if tensors[index].dim() < 2:
                     raise ValueError("Only tensors with 2 or more dimensions are supported")
-                require_floating("orthogonal_", tensor)
-        random_items = []  # indices into self.items, in order
-        seed_of: dict[int, int] = {}
-
-        def draw_pending():
-            pending = random_items[len(seed_of):]
-            seed_of.update(zip(pending, draw_seeds(generator, len(pending))))
-
-        for index, (tensor, fill) in enumerate(self.items):
-            if fill.kind in RANDOM_KINDS:
-                if not tensor.is_meta:
-                    random_items.append(index)
-            elif fill.kind == "orthogonal":
-                if not tensor.is_meta and tensor.numel() > 0:  # as orthogonal_ skips them
-                    random_items.append(index)
-            elif fill.kind == "call":
-                draw_pending()
-                fill.params[0](tensor, generator)
-        draw_pending()
-
+                require_floating("orthogonal_", tensors[index])
+        self.calls: list[tuple[int, int, Fill]] = []  # (seeds to draw before, position, fill)
+        random = []  # (position, fill), in order
+        drawn = 0  # seeds drawn before the last call
+        for index, fill in items:
+            if fill.kind in RANDOM_KINDS or fill.kind == "orthogonal":
+                tensor = tensors[index]
+                if not tensor.is_meta and (fill.kind != "orthogonal" or tensor.numel() > 0):
+                    random.append((index, fill))  # as the single-tensor functions skip them
+            elif fill.kind in ("call", "reset_module"):
+                self.calls.append((len(random) - drawn, index, fill))
+                drawn = len(random)
+        self.last_draw = len(random) - drawn
         groups = defaultdict(list)
-        for index in random_items:
-            tensor, fill = self.items[index]
+        for order, (index, fill) in enumerate(random):
             gain = fill.params if fill.kind == "orthogonal" else None
-            groups[(fill.kind, tensor.device, gain)].append(index)
-        for (kind, _, gain), indices in groups.items():
-            tensors, seeds = [self.items[i][0] for i in indices], [seed_of[i] for i in indices]
-            if kind == "orthogonal":  # batched per shape (DTensors: see fill_through_full)
-                fill_through_full(tensors, lambda full: fast_init._orthogonal_matrices(full, gain[0], seeds=seeds))
+            groups[(fill.kind, tensors[index].device, gain)].append((order, index, fill.params))
+        self.groups = []  # (kind, gain, positions, seed orders, Fill params, op parameters or None if sharded)
+        for (kind, _, gain), members in groups.items():
+            orders, positions, params = (list(column) for column in zip(*members))
+            sharded = any(is_dtensor(tensors[i]) for i in positions)
+            op_params = None if sharded or kind == "orthogonal" else op_parameters(kind, params)
+            self.groups.append((kind, gain, positions, orders, params, op_params))
+        self.constants = [(index, fill.params[0]) for index, fill in items if fill.kind == "constant"]
+
+    def run(self, modules: list, tensors: list, generator) -> None:
+        seeds: list[int] = []
+        for count, index, fill in self.calls:
+            seeds += draw_seeds(generator, count)
+            if fill.kind == "reset_module":
+                with patched(), using_generator(generator):
+                    modules[index].reset_parameters()
             else:
-                fill_random(kind, tensors, seeds, [self.items[i][1].params for i in indices])
+                fill.params[0](tensors[index], generator)
+        seeds += draw_seeds(generator, self.last_draw)
+        for kind, gain, positions, orders, params, op_params in self.groups:
+            group, group_seeds = [tensors[i] for i in positions], [seeds[k] for k in orders]
+            if kind == "orthogonal":  # batched per shape (DTensors: see fill_through_full)
+                fill_through_full(group, lambda full: fast_init._orthogonal_matrices(full, gain[0], seeds=group_seeds))
+            elif op_params is None:  # DTensors: each local shard its slice
+                fill_random(kind, group, group_seeds, params)
+            else:
+                with torch.no_grad():
+                    random_op(kind)(group, group_seeds, *op_params)
         with torch.no_grad():
-            for tensor, fill in self.items:
-                if fill.kind == "constant":
-                    tensor.fill_(fill.params[0])
-
-
-def _reset_with(module):
-    def reset(_, generator):
-        with patched(), using_generator(generator):
-            module.reset_parameters()
-
-    return reset
+            for index, value in self.constants:
+                tensors[index].fill_(value)
 
 
 def reset_parameters(module: nn.Module, rules: dict | None = None, generator: torch.Generator | None = None) -> nn.Module:
@@ -303,14 +361,14 @@ def reset_parameters(module: nn.Module, rules: dict | None = None, generator: to
     reset_parameters, batched; see the module docstring for `rules`.
     Parameters no rule covers keep their values (a warning lists them);
     uninitialized lazy parameters are skipped with a warning."""
-    plan = _Plan(module, rules, include_buffers=False)
+    plan, modules, tensors = _planned(module, rules, include_buffers=False)
     if plan.lazy:
         warnings.warn(f"fastinit.reset_parameters: skipping uninitialized lazy parameters {plan.lazy}; "
                       "run a forward pass first", stacklevel=2)
     if plan.unhandled:
         warnings.warn(f"fastinit.reset_parameters: no rule for {plan.unhandled}; left unchanged "
                       "(give `rules` for them)", stacklevel=2)
-    plan.execute(generator)
+    plan.execute(modules, tensors, generator)
     return module
 
 
@@ -356,7 +414,7 @@ def materialize(module: nn.Module, device=None, rules: dict | None = None, gener
     if not_meta:
         raise ValueError("fastinit.materialize expects a model built on the meta device; "
                          f"{len(not_meta)} tensors are on {not_meta[0].device}")
-    dry_run = _Plan(module, rules, include_buffers=True)
+    dry_run, _, _ = _planned(module, rules, include_buffers=True)
     if dry_run.unhandled or dry_run.lazy:
         raise ValueError("fastinit.materialize: no rule fills " + ", ".join(dry_run.unhandled + dry_run.lazy)
                          + "; pass rules={name or module type: spec} for them")
@@ -366,7 +424,7 @@ def materialize(module: nn.Module, device=None, rules: dict | None = None, gener
         # own storage bookkeeping: allocate through Module.to_empty, which
         # FSDP2 hooks, and fill each local shard with its slice.
         module.to_empty(device=device)
-        _Plan(module, rules, include_buffers=True).execute(generator)
+        _initialize(module, rules, generator)
         return module
     offsets, nbytes = {}, 0
     for key, t in tensors.items():
@@ -383,5 +441,11 @@ def materialize(module: nn.Module, device=None, rules: dict | None = None, gener
             for name, t in store.items():
                 if t is not None and id(t) in replacements:
                     store[name] = replacements[id(t)]
-    _Plan(module, rules, include_buffers=True).execute(generator)
+    _initialize(module, rules, generator)
     return module
+
+
+def _initialize(module: nn.Module, rules, generator) -> None:
+    """materialize's fill of the allocated model, buffers included."""
+    plan, modules, tensors = _planned(module, rules, include_buffers=True)
+    plan.execute(modules, tensors, generator)

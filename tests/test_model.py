@@ -285,3 +285,84 @@ def test_custom_modules_use_their_reset_parameters_and_name_rules_win():
     fastinit.reset_parameters(model, rules={"0.shift": fastinit.Constant(-2.0)})
     assert torch.all(model[0].scale == 1.0)
     assert torch.all(model[0].shift == -2.0)
+
+
+def _state(model):
+    return {name: t.detach().clone() for name, t in model.state_dict().items()}
+
+
+def test_cached_plan_gives_the_values_of_a_fresh_plan():
+    """Note [cached plans]: the second reset of a model reuses its plan and
+    gets the values a fresh plan (a new model object) gets."""
+    model = _zoo()
+    fastinit.reset_parameters(model, generator=torch.Generator().manual_seed(1))
+    assert model in fastinit.model._PLANS
+    fastinit.reset_parameters(model, generator=torch.Generator().manual_seed(2))
+    fastinit.model._PLANS.clear()
+    again = _state(fastinit.reset_parameters(model, generator=torch.Generator().manual_seed(2)))
+    fastinit.model._PLANS.clear()
+    fastinit.reset_parameters(model, generator=torch.Generator().manual_seed(2))
+    for name, value in _state(model).items():
+        assert_bitwise_equal(value, again[name])
+
+
+def _changes():
+    def replace_module(m):
+        m[0] = nn.Linear(8, 3)
+
+    def swap_data(m):
+        m[0].weight.data = torch.zeros(4, 6)  # another fan-in: another bound
+
+    def add_module(m):
+        m.append(nn.Linear(4, 4))
+
+    def retype(m):
+        m[0].double()
+
+    def drop_bias(m):
+        m[0].bias = None
+
+    return [replace_module, swap_data, add_module, retype, drop_bias]
+
+
+@pytest.mark.parametrize("change", _changes(), ids=lambda f: f.__name__)
+def test_cached_plan_follows_changes_of_the_model(change):
+    model = nn.Sequential(nn.Linear(8, 4), nn.LayerNorm(4))
+    fastinit.reset_parameters(model)
+    change(model)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.fill_(float("nan"))
+    fastinit.reset_parameters(model, generator=torch.Generator().manual_seed(3))
+    got = _state(model)
+    fastinit.model._PLANS.clear()
+    fastinit.reset_parameters(model, generator=torch.Generator().manual_seed(3))
+    for name, value in _state(model).items():
+        assert not value.isnan().any(), name
+        assert_bitwise_equal(got[name], value)
+
+
+def test_cached_plan_follows_the_rules():
+    model = nn.Sequential(nn.Linear(8, 4))
+    fastinit.reset_parameters(model, rules={"0.weight": fastinit.Constant(1.0)})
+    assert torch.all(model[0].weight == 1)
+    fastinit.reset_parameters(model, rules={"0.weight": fastinit.Constant(2.0)})
+    assert torch.all(model[0].weight == 2)
+    rules = {nn.Linear: {"weight": fastinit.Constant(3.0)}}
+    fastinit.reset_parameters(model, rules=rules)
+    rules[nn.Linear]["weight"] = fastinit.Constant(4.0)  # mutated in place
+    fastinit.reset_parameters(model, rules=rules)
+    assert torch.all(model[0].weight == 4)
+
+
+def test_the_plan_cache_keeps_no_model_alive():
+    import gc
+    import weakref
+
+    model = nn.Sequential(nn.Linear(8, 4), nn.Embedding(10, 4, padding_idx=0), nn.BatchNorm1d(4))
+    fastinit.reset_parameters(model)
+    alive = weakref.ref(model)
+    weight = weakref.ref(model[1].weight)
+    del model
+    gc.collect()
+    assert alive() is None and weight() is None
