@@ -13,27 +13,16 @@ small matrices, all threads on one matrix for large ones.
 """
 
 import argparse
-import statistics
-import time
 
 import torch
 import torch.nn.init as stock
 
 import fastinit
-from fastinit.init import _LARGE_MATRIX
 from fastinit._ops import ops
+from fastinit.bench.report import median_seconds
+from fastinit.init import _LARGE_MATRIX
 
 CASES = [(64, 256), (8, 2048), (1, 4096)]
-
-
-def median_seconds(fn, repeat: int) -> float:
-    fn()  # warm up
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def reflectors_of(gaussians: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

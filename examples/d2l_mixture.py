@@ -6,13 +6,11 @@ Stock: three passes and a mask tensor. fastinit: one fused pass.
 Run: python examples/d2l_mixture.py
 """
 
-import statistics
-import time
-
 import torch
 
 import fastinit
 from fastinit import Constant, Mixture, Uniform
+from fastinit.bench.report import median_seconds
 
 D2L = Mixture([(0.25, Uniform(5, 10)), (0.5, Constant(0.0)), (0.25, Uniform(-10, -5))])
 
@@ -20,16 +18,6 @@ D2L = Mixture([(0.25, Uniform(5, 10)), (0.5, Constant(0.0)), (0.25, Uniform(-10,
 def stock_recipe(w):
     torch.nn.init.uniform_(w, -10, 10)
     w *= w.abs() >= 5
-
-
-def median_seconds(fn, repeat=5):
-    fn()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 if __name__ == "__main__":

@@ -62,6 +62,13 @@ def _timer(device: str):
     return time_one
 
 
+def median_seconds(fn, repeat: int = 5, device: str = "cpu") -> float:
+    """The median time of `repeat` calls of `fn`, after one warm-up call."""
+    time_one = _timer(device)
+    fn()
+    return statistics.median(time_one(fn) for _ in range(repeat))
+
+
 def measure(case, repeat: int, device: str) -> dict:
     """Warm-up, then `repeat` rounds of (roofline, stock, fastinit), so that
     all three see the same machine state; medians and min/max."""
