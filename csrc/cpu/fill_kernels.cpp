@@ -121,6 +121,9 @@ struct Destination {
 // weights share the threads as well as one large weight does. Each tensor
 // contributes a job (its element count and a chunk filler); chunks start at
 // multiples of kChunk, so they hold whole groups of every distribution.
+// Writes the elements [start, start + count) of one tensor.
+using ChunkFill = std::function<void(int64_t start, int64_t count)>;
+
 class FillPlan {
  public:
   // Adds `tensor`; make(destination) returns its chunk filler
@@ -166,8 +169,6 @@ class FillPlan {
   }
 
  private:
-  using ChunkFill = std::function<void(int64_t start, int64_t count)>;
-
   template <typename Make>
   static ChunkFill fill_for(const at::Tensor& tensor, bool contiguous,
                             const StridedLayout& layout, Make make) {
@@ -204,15 +205,19 @@ class FillPlan {
 template <typename T, int64_t kGroup, typename Generate>
 void add_fill(FillPlan& plan, const at::Tensor& tensor, const ShardWindow& window,
               Generate generate) {
-  plan.add(tensor, [window, generate](auto destination) {
-    return [window, generate, destination](int64_t start, int64_t count) {
-      using scalar_t = std::remove_pointer_t<decltype(destination.data)>;
-      if constexpr (std::is_same_v<scalar_t, T> && std::is_same_v<T, float>) {
-        if (destination.contiguous && window.whole()) {
-          generate(start, count, destination.data + start);
-          return;
-        }
+  plan.add(tensor, [&window, generate](auto destination) -> ChunkFill {
+    using scalar_t = std::remove_pointer_t<decltype(destination.data)>;
+    if constexpr (std::is_same_v<scalar_t, T> && std::is_same_v<T, float>) {
+      if (destination.contiguous && window.whole()) {
+        // The common case, with a small capture: a model's thousands of
+        // small tensors each hold one of these until the fill runs.
+        float* data = destination.data;
+        return [data, generate](int64_t start, int64_t count) {
+          generate(start, count, data + start);
+        };
       }
+    }
+    return [window, generate, destination](int64_t start, int64_t count) {
       // Converted, scattered or gathered from runs through a buffer small
       // enough to stay in L1 next to the kernel's own working set.
       T buffer[kStoreChunk + kGroup];
