@@ -79,7 +79,7 @@ cases = {{
     "square float32 (its own workspace)": lambda: torch.ones(4096, 4096),
     "tall float32": lambda: torch.ones(8192, 2048),
     "wide bfloat16": lambda: torch.ones(2048, 8192, dtype=torch.bfloat16),
-    "64 x 512^2 stack (chunked)": lambda: torch.ones(64, 512, 512),
+    "96 x 512^2 stack (chunked)": lambda: torch.ones(96, 512, 512),
 }}
 fi.orthogonal_(torch.empty(64, 64))
 extra = {{}}
@@ -122,12 +122,12 @@ def test_in_place_fills_allocate_no_full_size_temporaries():
 
 def test_orthogonal_workspace_is_at_most_one_matrix():
     """The 64 MiB matrices need at most one float32 matrix of workspace
-    (none when the destination can hold it), a stack at most one chunk
-    (fastinit.init._ORTHOGONAL_WORKSPACE_BYTES, 32 MiB); LAPACK's own work
-    arrays take up to ~16 MiB more."""
+    (none when the destination can hold it), a 96 MiB stack at most one
+    chunk (fastinit.init._ORTHOGONAL_WORKSPACE_BYTES, 32 MiB); LAPACK's own
+    work arrays took up to 16 MiB more here, 32 MiB are allowed for them."""
     extra = _run(ORTHOGONAL_SCRIPT.format())
-    lapack = 20.0
+    lapack = 32.0
     bounds = {"square float32 (its own workspace)": lapack, "tall float32": 64 + lapack,
-              "wide bfloat16": 64 + lapack, "64 x 512^2 stack (chunked)": 32 + lapack}
+              "wide bfloat16": 64 + lapack, "96 x 512^2 stack (chunked)": 32 + lapack}
     over = {case: mb for case, mb in extra.items() if mb > bounds[case]}
     assert not over, f"orthogonal_ used more than its workspace (MiB): {over} (bounds {bounds})"
