@@ -32,6 +32,9 @@
 // Q^T (the transpose of a Haar matrix is Haar), a tall one its transpose.
 #include "orthogonal_householder.h"
 
+#include <algorithm>
+#include <vector>
+
 #include <ATen/ATen.h>
 
 namespace fastinit {
@@ -50,12 +53,19 @@ void write_orthogonal(at::TensorList destinations, int64_t first,
   workspace.mul_((heads - betas).reciprocal_().unsqueeze(-1));
   at::Tensor reflectors = workspace.mT();
   at::linalg_householder_product_out(reflectors, reflectors, taus);
-  workspace.mul_(head_signs.mul_(-gain).unsqueeze(-1));
+  // Row k of each matrix is column k of Q: times sign(R_kk) * gain, written
+  // into the destination in the same pass (rounded once for 16-bit types).
+  const at::Tensor scales = head_signs.mul_(-gain);
   for (int64_t i = 0; i < workspace.size(0); ++i) {
-    const at::Tensor& destination = destinations[first + i];
-    const at::Tensor q_rows = workspace[i];
-    destination.copy_(destination.size(0) == c ? q_rows.view(destination.sizes())
-                                               : q_rows.t().reshape(destination.sizes()));
+    at::Tensor destination = destinations[first + i];  // a handle: written through
+    std::vector<int64_t> scale_shape(static_cast<size_t>(destination.dim()), 1);
+    if (destination.size(0) == c) {  // wide or square: Q^T, one scale per row
+      scale_shape[0] = c;
+      at::mul_out(destination, workspace[i].view(destination.sizes()), scales[i].view(scale_shape));
+    } else {  // tall: Q, one scale per (flattened) column
+      std::copy(destination.sizes().begin() + 1, destination.sizes().end(), scale_shape.begin() + 1);
+      at::mul_out(destination, workspace[i].t().reshape(destination.sizes()), scales[i].view(scale_shape));
+    }
   }
 }
 
