@@ -92,7 +92,7 @@ def fill_random(kind: str, tensors: list, seeds: list, params: list) -> None:
     tensors, seeds, params, windows = localize(tensors, seeds, params)
     if tensors:
         with torch.no_grad():
-            _RANDOM_OPS[kind][0](tensors, seeds, *op_parameters(kind, params), **windows)
+            random_op(kind)(tensors, seeds, *op_parameters(kind, params), **windows)
 
 
 def fill_random_one(kind: str, tensor, generator, params: tuple) -> None:

@@ -32,7 +32,7 @@ from torch import nn
 
 from . import _C
 from . import init as fast_init
-from ._ops import RANDOM_KINDS, op_parameters, draw_seeds, fill_random, random_op, require_floating, using_generator
+from ._ops import RANDOM_KINDS, draw_seeds, fill_random, op_parameters, random_op, require_floating, using_generator
 from .patching import patched
 from .sharding import fill_through_full, is_dtensor
 from .specs import Call, Constant, Fill, Init, Normal, Uniform, XavierNormal, XavierUniform
@@ -426,7 +426,8 @@ def materialize(module: nn.Module, device=None, rules: dict | None = None, gener
         # own storage bookkeeping: allocate through Module.to_empty, which
         # FSDP2 hooks, and fill each local shard with its slice.
         module.to_empty(device=device)
-        _initialize(module, rules, generator)
+        plan, modules, tensors = _planned(module, rules, include_buffers=True)
+        plan.execute(modules, tensors, generator)
         return module
     offsets, nbytes = {}, 0
     for key, t in tensors.items():
@@ -443,11 +444,8 @@ def materialize(module: nn.Module, device=None, rules: dict | None = None, gener
             for name, t in store.items():
                 if t is not None and id(t) in replacements:
                     store[name] = replacements[id(t)]
-    _initialize(module, rules, generator)
+    # The same tree with each tensor replaced in place: the dry run's plan
+    # holds (Note [cached plans]: positions, not tensors).
+    _, modules, tensors = _C.module_tree(module)
+    dry_run.execute(modules, tensors, generator)
     return module
-
-
-def _initialize(module: nn.Module, rules, generator) -> None:
-    """materialize's fill of the allocated model, buffers included."""
-    plan, modules, tensors = _planned(module, rules, include_buffers=True)
-    plan.execute(modules, tensors, generator)
