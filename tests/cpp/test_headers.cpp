@@ -80,6 +80,11 @@ void test_lanes_match_scalar_philox() {
     const PhiloxBlock scalar = philox4x32_10(key, c, ~c, c * 3, 5);
     const lanes::Block<S> lane = lanes::philox<S>(key, c, ~c, c * 3, 5);
     for (int j = 0; j < 4; ++j) EXPECT(scalar.x[j] == lane.x[j]);
+    // Note [counters that differ in one word]: the same bits with words 1-3 shared.
+    const S::U low[1] = {c};
+    lanes::Block<S> shared[1];
+    lanes::philox_n_shared<S, 1>(key, low, ~c, c * 3, 5, shared);
+    for (int j = 0; j < 4; ++j) EXPECT(scalar.x[j] == shared[0].x[j]);
     EXPECT(lanes::unit_co<S>(c * 2654435761u) == unit_co_f32(c * 2654435761u));
     EXPECT(lanes::unit_oc<S>(c * 2654435761u) == unit_oc_f32(c * 2654435761u));
   }

@@ -24,7 +24,10 @@ template <typename Fill>
 void compare(const char* name, const KernelTable& table, Fill fill) {
   const KernelTable& reference = fastinit::cpu::portable_kernels();
   const int64_t counts[] = {1, 3, 4, 5, 17, 63, 64, 65, 255, 1000, 1024, 4093, kMaxKernelElements};
-  for (int64_t start : {INT64_C(0), INT64_C(4), INT64_C(4096), INT64_C(1) << 33}) {
+  // The last start puts the 2^32-th block inside the first vectors, whose
+  // counters then differ in two words (Note [counters that differ in one word]).
+  for (int64_t start : {INT64_C(0), INT64_C(4), INT64_C(4096), INT64_C(1) << 33,
+                        (INT64_C(1) << 34) - 36}) {
     for (int64_t count : counts) {
       // Guard elements around the output catch writes past either end.
       std::vector<float> expected(count + 32, 7.0f), actual(count + 32, 7.0f);

@@ -37,6 +37,16 @@ template <class S, int N>
 FASTINIT_INLINE void philox_blocks(PhiloxKey key, uint64_t first,
                                    uint32_t attempt, Stream stream,
                                    lanes::Block<S> (&out)[N]) {
+  const uint64_t last = first + static_cast<uint64_t>(N * S::kWidth - 1);
+  if ((first >> 32) == (last >> 32)) {  // Note [counters that differ in one word]
+    typename S::U lo[N];
+    for (int n = 0; n < N; ++n) {
+      lo[n] = S::splat_u(static_cast<uint32_t>(first) + n * S::kWidth) + S::iota();
+    }
+    lanes::philox_n_shared<S, N>(key, lo, static_cast<uint32_t>(first >> 32),
+                                 attempt, static_cast<uint32_t>(stream), out);
+    return;
+  }
   typename S::U lo[N], hi[N];
   for (int n = 0; n < N; ++n) {
     block_counters<S>(first + static_cast<uint64_t>(n) * S::kWidth, lo[n], hi[n]);

@@ -72,14 +72,15 @@ FASTINIT_INLINE void round(typename S::U& x0, typename S::U& x1,
 
 // All ten rounds, with the key schedule, on N independent states advanced
 // round by round together (so that their multiply chains overlap).
+// Rounds first, first + 1, ..., 9 (counting from 0) of N vectors.
 template <class S, int N>
 FASTINIT_INLINE void rounds(PhiloxKey key, typename S::U (&x0)[N],
                             typename S::U (&x1)[N], typename S::U (&x2)[N],
-                            typename S::U (&x3)[N]) {
-  uint32_t k0 = key.k0;
-  uint32_t k1 = key.k1;
-  for (int r = 0; r < 10; ++r) {
-    if (r > 0) {
+                            typename S::U (&x3)[N], int first = 0) {
+  uint32_t k0 = key.k0 + static_cast<uint32_t>(first) * kWeyl0;
+  uint32_t k1 = key.k1 + static_cast<uint32_t>(first) * kWeyl1;
+  for (int r = first; r < 10; ++r) {
+    if (r > first) {
       k0 += kWeyl0;
       k1 += kWeyl1;
     }
