@@ -243,11 +243,35 @@ void add_fill(FillPlan& plan, const at::Tensor& tensor, const ShardWindow& windo
   });
 }
 
-// Adds a float32 fill by a kernel of kernel_table.h.
-template <typename Kernel>
+template <typename Params>
+using FloatKernel = void (*)(const Params&, int64_t start, int64_t count, float* out);
+template <typename Params>
+using Kernel16 = void (*)(const Params&, int64_t start, int64_t count, uint16_t* out);
+
+// Adds a fill by a float32 kernel of kernel_table.h. A whole contiguous
+// bfloat16 (float16) tensor is written by `bfloat16_kernel` (`half_kernel`)
+// where the table has one: rounded in registers, written once (Note [16-bit
+// outputs] in kernel_table_impl.h).
+template <typename Params>
 void add_float(FillPlan& plan, const at::Tensor& tensor, const ShardWindow& window,
-               Kernel kernel) {
-  add_fill<float, kFloatGroup>(plan, tensor, window, kernel);
+               const Params& p, FloatKernel<Params> kernel,
+               Kernel16<Params> bfloat16_kernel = nullptr, Kernel16<Params> half_kernel = nullptr) {
+  const Kernel16<Params> kernel16 = tensor.scalar_type() == at::kBFloat16 ? bfloat16_kernel
+                                    : tensor.scalar_type() == at::kHalf   ? half_kernel
+                                                                          : nullptr;
+  if (kernel16 != nullptr && tensor.is_contiguous() && window.whole()) {
+    auto* data = static_cast<uint16_t*>(tensor.data_ptr());
+    plan.add(tensor, [&p, kernel16, data](auto) -> ChunkFill {
+      return [p, kernel16, data](int64_t start, int64_t count) {
+        kernel16(p, start, count, data + start);
+      };
+    });
+    return;
+  }
+  add_fill<float, kFloatGroup>(plan, tensor, window,
+                               [p, kernel](int64_t start, int64_t count, float* out) {
+                                 kernel(p, start, count, out);
+                               });
 }
 
 // Adds a float64 fill by a group function of distributions.h:
@@ -283,9 +307,8 @@ void uniform_(at::TensorList tensors, at::IntArrayRef seeds,
     } else {
       const UniformParams<float> p{key, static_cast<float>(low[i]),
                                    static_cast<float>(high[i] - low[i])};
-      add_float(plan, tensors[i], windows[i], [p](int64_t start, int64_t count, float* out) {
-        kernels().uniform(p, start, count, out);
-      });
+      add_float(plan, tensors[i], windows[i], p, kernels().uniform, kernels().bfloat16.uniform,
+                kernels().half.uniform);
     }
   }
   plan.run();
@@ -307,9 +330,8 @@ void normal_(at::TensorList tensors, at::IntArrayRef seeds,
     } else {
       const NormalParams<float> p{key, static_cast<float>(mean[i]),
                                   static_cast<float>(std[i])};
-      add_float(plan, tensors[i], windows[i], [p](int64_t start, int64_t count, float* out) {
-        kernels().normal(p, start, count, out);
-      });
+      add_float(plan, tensors[i], windows[i], p, kernels().normal, kernels().bfloat16.normal,
+                kernels().half.normal);
     }
   }
   plan.run();
@@ -331,9 +353,7 @@ void trunc_normal_(at::TensorList tensors, at::IntArrayRef seeds,
       });
     } else {
       const auto p = TruncNormalParams<float>::make(key, mean[i], std[i], a[i], b[i]);
-      add_float(plan, tensors[i], windows[i], [p](int64_t start, int64_t count, float* out) {
-        kernels().trunc_normal(p, start, count, out);
-      });
+      add_float(plan, tensors[i], windows[i], p, kernels().trunc_normal);
     }
   }
   plan.run();
@@ -356,9 +376,7 @@ void mixture_(at::TensorList tensors, at::IntArrayRef seeds, at::IntArrayRef cou
         first.data() + offset, second.data() + offset, third.data() + offset,
         fourth.data() + offset);
     offset += count;
-    add_float(plan, tensors[i], windows[i], [p](int64_t start, int64_t count, float* out) {
-      kernels().mixture(p, start, count, out);
-    });
+    add_float(plan, tensors[i], windows[i], p, kernels().mixture);
   }
   plan.run();
 }

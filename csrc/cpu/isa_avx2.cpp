@@ -96,6 +96,11 @@ struct Avx2Lanes {
                      _mm256_cvtps_ph(_mm256_loadu_ps(in), _MM_FROUND_TO_NEAREST_INT));
   }
 
+  // float16 bits of x, nearest even, in the low halves of the lanes.
+  static U half_bits(F x) {
+    return U(_mm256_cvtepu16_epi32(_mm256_cvtps_ph(__m256(x), _MM_FROUND_TO_NEAREST_INT)));
+  }
+
   static U load_u(const uint32_t* p) {
     return U(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
   }
@@ -116,6 +121,19 @@ struct Avx2Lanes {
     _mm256_storeu_ps(out + 8, _mm256_permute2f128_ps(u2, u3, 0x20));
     _mm256_storeu_ps(out + 16, _mm256_permute2f128_ps(u0, u1, 0x31));
     _mm256_storeu_ps(out + 24, _mm256_permute2f128_ps(u2, u3, 0x31));
+  }
+
+  // The same for 16-bit words in the low halves of the lanes (upper halves
+  // zero): pairs (4 l, 4 l + 1) and (4 l + 2, 4 l + 3) share a 32-bit lane,
+  // then 32-bit lanes interleave.
+  static void store4_16(uint16_t* out, U h0, U h1, U h2, U h3) {
+    const __m256i pairs01 = __m256i(h0 | (h1 << 16));
+    const __m256i pairs23 = __m256i(h2 | (h3 << 16));
+    const __m256i low = _mm256_unpacklo_epi32(pairs01, pairs23);   // lanes 0, 1 | 4, 5
+    const __m256i high = _mm256_unpackhi_epi32(pairs01, pairs23);  // lanes 2, 3 | 6, 7
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), _mm256_permute2x128_si256(low, high, 0x20));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 16),
+                        _mm256_permute2x128_si256(low, high, 0x31));
   }
 };
 

@@ -75,6 +75,11 @@ struct Avx512Lanes {
                         _mm512_cvtps_ph(_mm512_loadu_ps(in), _MM_FROUND_TO_NEAREST_INT));
   }
 
+  // float16 bits of x, nearest even, in the low halves of the lanes.
+  static U half_bits(F x) {
+    return U(_mm512_cvtepu16_epi32(_mm512_cvtps_ph(__m512(x), _MM_FROUND_TO_NEAREST_INT)));
+  }
+
   static U load_u(const uint32_t* p) { return U(_mm512_loadu_si512(p)); }
   static void store(float* p, F x) { _mm512_storeu_ps(p, __m512(x)); }
 
@@ -98,6 +103,21 @@ struct Avx512Lanes {
     _mm512_storeu_ps(out + 16, _mm512_shuffle_f32x4(v0, v1, 0xDD));
     _mm512_storeu_ps(out + 32, _mm512_shuffle_f32x4(v2, v3, 0x88));
     _mm512_storeu_ps(out + 48, _mm512_shuffle_f32x4(v2, v3, 0xDD));
+  }
+
+  // The same for 16-bit words in the low halves of the lanes (upper halves
+  // zero): pairs (4 l, 4 l + 1) and (4 l + 2, 4 l + 3) share a 32-bit lane,
+  // 32-bit lanes interleave within 128-bit blocks, then the blocks of the two
+  // halves alternate.
+  static void store4_16(uint16_t* out, U h0, U h1, U h2, U h3) {
+    const __m512i pairs01 = __m512i(h0 | (h1 << 16));
+    const __m512i pairs23 = __m512i(h2 | (h3 << 16));
+    const __m512i low = _mm512_unpacklo_epi32(pairs01, pairs23);   // lanes 4k, 4k + 1
+    const __m512i high = _mm512_unpackhi_epi32(pairs01, pairs23);  // lanes 4k + 2, 4k + 3
+    const __m512i first = _mm512_set_epi64(11, 10, 3, 2, 9, 8, 1, 0);
+    const __m512i second = _mm512_set_epi64(15, 14, 7, 6, 13, 12, 5, 4);
+    _mm512_storeu_si512(out, _mm512_permutex2var_epi64(low, first, high));
+    _mm512_storeu_si512(out + 32, _mm512_permutex2var_epi64(low, second, high));
   }
 };
 

@@ -13,12 +13,49 @@
 FASTINIT_NAMESPACE_BEGIN
 namespace cpu_kernels {
 
+// How fill_by_groups writes the four vectors of a step (out[4 l + j] =
+// lane l of v[j]): float32 as computed, or rounded to 16-bit words.
+template <class S>
+struct FloatStore {
+  using T = float;
+  static void store4(float* out, const typename S::F (&v)[4]) {
+    S::store4(out, v[0], v[1], v[2], v[3]);
+  }
+};
+
+// Note [16-bit outputs]
+// ~~~~~~~~~~~~~~~~~~~~~
+// A bfloat16 or float16 element is the float32 element rounded once to
+// nearest even. Contiguous 16-bit destinations of the uniform and normal
+// kernels get it straight from the registers: each vector is rounded to
+// 16-bit words in the low halves of its lanes (lanes::bfloat16_bits, or the
+// policy's half_bits), and S::store4_16 interleaves four of them into memory
+// as store4 does for floats. The other kernels and layouts round a float32
+// buffer with to_bfloat16 / to_half, the same roundings.
+template <class S>
+struct BFloat16Store {
+  using T = uint16_t;
+  static void store4(uint16_t* out, const typename S::F (&v)[4]) {
+    S::store4_16(out, lanes::bfloat16_bits<S>(v[0]), lanes::bfloat16_bits<S>(v[1]),
+                 lanes::bfloat16_bits<S>(v[2]), lanes::bfloat16_bits<S>(v[3]));
+  }
+};
+
+template <class S>
+struct HalfStore {
+  using T = uint16_t;
+  static void store4(uint16_t* out, const typename S::F (&v)[4]) {
+    S::store4_16(out, S::half_bits(v[0]), S::half_bits(v[1]), S::half_bits(v[2]),
+                 S::half_bits(v[3]));
+  }
+};
+
 // Runs `lanes(first_group, F out[N][4])` (N = S::kInterleave vectors) over
-// [start, start + count): whole steps straight into `out`, the last partial
-// one through a buffer. After each step, `stored(offset, length, v)` sees
-// what was written.
-template <class S, class Lanes, class Stored>
-inline void fill_by_groups(int64_t start, int64_t count, float* out,
+// [start, start + count), writing through Store: whole steps straight into
+// `out`, the last partial one through a buffer. After each step,
+// `stored(offset, length, v)` sees what was written.
+template <class S, class Store = FloatStore<S>, class Lanes, class Stored>
+inline void fill_by_groups(int64_t start, int64_t count, typename Store::T* out,
                            Lanes lanes, Stored stored) {
   constexpr int N = S::kInterleave;
   constexpr int64_t kVector = kFloatGroup * S::kWidth;
@@ -29,39 +66,39 @@ inline void fill_by_groups(int64_t start, int64_t count, float* out,
   for (; done + kStep <= count; done += kStep, group += N * S::kWidth) {
     lanes(group, v);
     for (int n = 0; n < N; ++n) {
-      S::store4(out + done + n * kVector, v[n][0], v[n][1], v[n][2], v[n][3]);
+      Store::store4(out + done + n * kVector, v[n]);
     }
     stored(done, kStep, v);
   }
   if (done < count) {
-    alignas(64) float tail[kStep];
+    alignas(64) typename Store::T tail[kStep];
     lanes(group, v);
     for (int n = 0; n < N; ++n) {
-      S::store4(tail + n * kVector, v[n][0], v[n][1], v[n][2], v[n][3]);
+      Store::store4(tail + n * kVector, v[n]);
     }
-    std::memcpy(out + done, tail, sizeof(float) * (count - done));
+    std::memcpy(out + done, tail, sizeof(typename Store::T) * (count - done));
     stored(done, count - done, v);
   }
 }
 
-template <class S, class Lanes>
-inline void fill_by_groups(int64_t start, int64_t count, float* out,
+template <class S, class Store = FloatStore<S>, class Lanes>
+inline void fill_by_groups(int64_t start, int64_t count, typename Store::T* out,
                            Lanes lanes) {
-  fill_by_groups<S>(start, count, out, lanes, [](int64_t, int64_t, auto&) {});
+  fill_by_groups<S, Store>(start, count, out, lanes, [](int64_t, int64_t, auto&) {});
 }
 
-template <class S>
+template <class S, class Store = FloatStore<S>>
 void uniform(const UniformParams<float>& p, int64_t start, int64_t count,
-             float* out) {
-  fill_by_groups<S>(start, count, out, [&](uint64_t group, auto& v) {
+             typename Store::T* out) {
+  fill_by_groups<S, Store>(start, count, out, [&](uint64_t group, auto& v) {
     uniform_lanes<S, S::kInterleave>(p, group, v);
   });
 }
 
-template <class S>
+template <class S, class Store = FloatStore<S>>
 void normal(const NormalParams<float>& p, int64_t start, int64_t count,
-            float* out) {
-  fill_by_groups<S>(start, count, out, [&](uint64_t group, auto& v) {
+            typename Store::T* out) {
+  fill_by_groups<S, Store>(start, count, out, [&](uint64_t group, auto& v) {
     normal_lanes<S, S::kInterleave>(p, group, v);
   });
 }
@@ -172,9 +209,7 @@ void trunc_normal(const TruncNormalParams<float>& p, int64_t start,
 // (c10::BFloat16's rounding for every non-NaN value).
 inline void to_bfloat16(const float* in, int64_t count, uint16_t* out) {
   for (int64_t j = 0; j < count; ++j) {
-    uint32_t bits;
-    std::memcpy(&bits, in + j, sizeof(bits));
-    out[j] = static_cast<uint16_t>((bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16);
+    out[j] = static_cast<uint16_t>(lanes::bfloat16_bits<ScalarLanes>(in[j]));
   }
 }
 
@@ -195,13 +230,18 @@ void to_half(const float* in, int64_t count, uint16_t* out) {
   }
 }
 
-// The kernel table of policy S; float16 conversion only where S has one.
+// The kernel table of policy S; float16 conversions only where S has them.
 template <class S>
 cpu::KernelTable make_table(const char* name) {
-  cpu::KernelTable table{name,        &uniform<S>, &normal<S>, &trunc_normal<S>,
+  cpu::KernelTable table{name,        &uniform<S>,  &normal<S>, &trunc_normal<S>,
                          &mixture<S>, &to_bfloat16, nullptr};
-  if constexpr (requires(const float* in, uint16_t* out) { S::to_half(in, out); }) {
+  table.bfloat16 = {&uniform<S, BFloat16Store<S>>, &normal<S, BFloat16Store<S>>};
+  if constexpr (requires(const float* in, uint16_t* out, typename S::F x) {
+                  S::to_half(in, out);
+                  S::half_bits(x);
+                }) {
     table.to_half = &to_half<S>;
+    table.half = {&uniform<S, HalfStore<S>>, &normal<S, HalfStore<S>>};
   }
   return table;
 }

@@ -42,6 +42,53 @@ void compare(const char* name, const KernelTable& table, Fill fill) {
   }
 }
 
+// A 16-bit kernel of `table` (Note [16-bit outputs]) against the portable
+// float32 kernel rounded by `table`'s buffer conversion `round`, at every
+// start and length of compare().
+template <typename Params>
+void compare16(const char* name, const KernelTable& table, const Params& p,
+               void (*fill32)(const Params&, int64_t, int64_t, float*),
+               void (*fill16)(const Params&, int64_t, int64_t, uint16_t*),
+               void (*round)(const float*, int64_t, uint16_t*)) {
+  if (fill16 == nullptr) {
+    return;
+  }
+  const int64_t counts[] = {1, 3, 4, 5, 17, 63, 64, 65, 255, 1000, 1024, 4093, kMaxKernelElements};
+  for (int64_t start : {INT64_C(0), INT64_C(4), INT64_C(4096), (INT64_C(1) << 34) - 36}) {
+    for (int64_t count : counts) {
+      std::vector<float> values(count);
+      std::vector<uint16_t> expected(count + 32, 7), actual(count + 32, 7);
+      fill32(p, start, count, values.data());
+      round(values.data(), count, expected.data() + 16);
+      fill16(p, start, count, actual.data() + 16);
+      if (expected != actual) {
+        std::printf("%s: %s differs from rounded float32 at start %lld, count %lld\n", table.name,
+                    name, static_cast<long long>(start), static_cast<long long>(count));
+        ++failures;
+      }
+    }
+  }
+}
+
+void test_16_bit_kernels(const KernelTable& table) {
+  const KernelTable& portable = fastinit::cpu::portable_kernels();
+  const fastinit::PhiloxKey key = fastinit::philox_key_from_seed(777);
+  // Values that round up, overflow to infinity, or are NaN.
+  const fastinit::UniformParams<float> uniforms[] = {{key, -2.0f, 5.0f}, {key, 3.0e38f, 3.0e38f}};
+  const fastinit::NormalParams<float> normals[] = {
+      {key, 0.5f, 2.0f}, {key, 1.0f, INFINITY}, {key, NAN, 1.0f}};
+  for (const auto& p : uniforms) {
+    compare16("bfloat16 uniform", table, p, portable.uniform, table.bfloat16.uniform,
+              portable.to_bfloat16);
+    compare16("float16 uniform", table, p, portable.uniform, table.half.uniform, table.to_half);
+  }
+  for (const auto& p : normals) {
+    compare16("bfloat16 normal", table, p, portable.normal, table.bfloat16.normal,
+              portable.to_bfloat16);
+    compare16("float16 normal", table, p, portable.normal, table.half.normal, table.to_half);
+  }
+}
+
 void test_table(const KernelTable& table) {
   const fastinit::PhiloxKey key = fastinit::philox_key_from_seed(12345);
   const auto uniform = fastinit::UniformParams<float>{key, -2.0f, 5.0f};
@@ -92,13 +139,16 @@ void test_table(const KernelTable& table) {
 
 int main() {
   test_table(fastinit::cpu::portable_kernels());
+  test_16_bit_kernels(fastinit::cpu::portable_kernels());
   __builtin_cpu_init();
   if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
     test_table(fastinit::cpu::avx2_kernels());
+    test_16_bit_kernels(fastinit::cpu::avx2_kernels());
   }
   if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
       __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl")) {
     test_table(fastinit::cpu::avx512_kernels());
+    test_16_bit_kernels(fastinit::cpu::avx512_kernels());
   }
   if (failures == 0) {
     std::printf("all kernel tests passed\n");

@@ -123,6 +123,15 @@ FASTINIT_INLINE typename S::F unit_co(typename S::U x) {
   return S::to_float(S::to_int(x >> 8)) * S::splat_f(5.9604644775390625e-08f);
 }
 
+// bfloat16 bits of x, rounded to nearest even (the high half of the float32
+// bits after adding 0x7fff and the lowest kept bit), in the low 16 bits of
+// each lane. NaNs keep their sign and top payload bits.
+template <class S>
+FASTINIT_INLINE typename S::U bfloat16_bits(typename S::F x) {
+  const typename S::U bits = S::float_bits(x);
+  return (bits + S::splat_u(0x7fffu) + ((bits >> 16) & S::splat_u(1))) >> 16;
+}
+
 // (0, 1]: (x >> 1) * 2^-31 + 2^-32; equals unit_oc_f32 in math.h.
 template <class S>
 FASTINIT_INLINE typename S::F unit_oc(typename S::U x) {

@@ -88,6 +88,14 @@ struct ScalarLanes {
     out[2] = x2;
     out[3] = x3;
   }
+
+  // The same for 16-bit words held in the low halves of the lanes.
+  static FASTINIT_INLINE void store4_16(uint16_t* out, U h0, U h1, U h2, U h3) {
+    out[0] = static_cast<uint16_t>(h0);
+    out[1] = static_cast<uint16_t>(h1);
+    out[2] = static_cast<uint16_t>(h2);
+    out[3] = static_cast<uint16_t>(h3);
+  }
 };
 
 FASTINIT_NAMESPACE_END
