@@ -106,6 +106,33 @@ def test_low_precision_is_float32_rounded_once(name, dtype):
     assert_bitwise_equal(narrow, wide.to(dtype))
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("half_width", [7.0, 100.0, 3.0])
+def test_wide_truncated_normal_is_the_normal(half_width, dtype):
+    """A truncated normal's first attempt uses normal_'s Box-Muller values,
+    so where the interval holds every one of them (|z| <= 6.67, the kernels
+    then skip the rejection test) it is normal_ bit for bit; with a narrower
+    interval the values outside are redrawn and the rest are unchanged."""
+    mean, std = 0.5, 0.02
+    bound = half_width * std
+    normal = fi.normal_(torch.empty(1000, 1001, dtype=dtype), mean, std, torch.Generator().manual_seed(4))
+    truncated = fi.trunc_normal_(torch.empty(1000, 1001, dtype=dtype), mean, std, mean - bound, mean + bound,
+                                 torch.Generator().manual_seed(4))
+    if half_width > 6.7:
+        assert_bitwise_equal(truncated, normal)
+    else:
+        # accepted where the float32 value lies inside (a narrow dtype rounds it)
+        computed = fi.normal_(torch.empty(1000, 1001), mean, std, torch.Generator().manual_seed(4))
+        inside = (computed - mean).abs() <= bound * 0.999
+        assert 0 < int((~inside).sum()) < normal.numel() // 100
+        assert_bitwise_equal(truncated[inside], normal[inside])
+        rounding = torch.finfo(dtype).eps  # relative to values near mean = 0.5
+        assert bool(((truncated.float() - mean).abs() <= bound + rounding).all())
+        if dtype == torch.float32:  # redrawn, not clamped onto the bounds
+            at_bounds = (truncated == torch.tensor([mean - bound, mean + bound])[:, None, None]).sum()
+            assert int(at_bounds) == 0
+
+
 @pytest.mark.parametrize("dtype", FLOAT_DTYPES)
 @pytest.mark.parametrize("name", ["uniform_", "normal_", "trunc_normal_", "trunc_normal_tail"])
 def test_value_depends_only_on_index(name, dtype):

@@ -122,6 +122,12 @@ void mixture(const MixtureParams& p, int64_t start, int64_t count, float* out) {
 template <class S>
 void trunc_normal(const TruncNormalParams<float>& p, int64_t start,
                   int64_t count, float* out) {
+  if (p.never_rejects) {  // no NaN to look for
+    fill_by_groups<S>(start, count, out, [&](uint64_t group, auto& v) {
+      trunc_normal_first_lanes<S, S::kInterleave>(p, group, v);
+    });
+    return;
+  }
   constexpr int W = S::kWidth;
   // Room for a whole vector appended at the end, and for padding a batch.
   uint32_t pending[cpu::kMaxKernelElements + S::kInterleave * W];

@@ -132,6 +132,10 @@ void test_sincos_accuracy() {
     worst = std::fmax(worst, std::fabs(c - std::cos(angle)));
   }
   EXPECT(worst < 2e-7);
+  // Every Box-Muller normal lies below kFloatNormalBound: the largest radius
+  // (from the smallest unit_oc value) times |sin| or |cos| <= 1 + 2e-7.
+  const float largest_radius = S::sqrt(-2.0f * lanes::log_unit<S>(unit_oc_f32(0)));
+  EXPECT(largest_radius > 6.66f && largest_radius * (1.0f + 2e-7f) < kFloatNormalBound);
   float s, c;
   lanes::sincos_2pi<S>(0.25f, s, c);
   EXPECT(s == 1.0f && c == 0.0f);
