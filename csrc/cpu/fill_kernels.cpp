@@ -353,7 +353,8 @@ void trunc_normal_(at::TensorList tensors, at::IntArrayRef seeds,
       });
     } else {
       const auto p = TruncNormalParams<float>::make(key, mean[i], std[i], a[i], b[i]);
-      add_float(plan, tensors[i], windows[i], p, kernels().trunc_normal);
+      add_float(plan, tensors[i], windows[i], p, kernels().trunc_normal,
+                kernels().bfloat16.trunc_normal, kernels().half.trunc_normal);
     }
   }
   plan.run();

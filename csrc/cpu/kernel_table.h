@@ -30,14 +30,17 @@ struct KernelTable {
   // caller should use c10's scalar conversions (same results).
   void (*to_bfloat16)(const float* in, int64_t count, uint16_t* out);
   void (*to_half)(const float* in, int64_t count, uint16_t* out);
-  // The uniform and normal elements rounded in registers as to_bfloat16 /
-  // to_half do and written once as 16-bit words (Note [16-bit outputs] in
-  // kernel_table_impl.h); null where the table has no such conversion.
+  // The uniform, normal and truncated normal elements rounded in registers
+  // as to_bfloat16 / to_half do and written once as 16-bit words (Note
+  // [16-bit outputs] in kernel_table_impl.h); null where the table has no
+  // such conversion.
   struct Fill16 {
     void (*uniform)(const UniformParams<float>& p, int64_t start,
                     int64_t count, uint16_t* out);
     void (*normal)(const NormalParams<float>& p, int64_t start, int64_t count,
                    uint16_t* out);
+    void (*trunc_normal)(const TruncNormalParams<float>& p, int64_t start,
+                         int64_t count, uint16_t* out);
   };
   Fill16 bfloat16;
   Fill16 half;

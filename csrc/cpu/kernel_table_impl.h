@@ -15,29 +15,37 @@ namespace cpu_kernels {
 
 // How fill_by_groups writes the four vectors of a step (out[4 l + j] =
 // lane l of v[j]): float32 as computed, or rounded to 16-bit words.
+// convert() rounds one value the same way, for elements written one at a
+// time (the retries of the truncated normal).
 template <class S>
 struct FloatStore {
   using T = float;
   static void store4(float* out, const typename S::F (&v)[4]) {
     S::store4(out, v[0], v[1], v[2], v[3]);
   }
+  static float convert(float x) { return x; }
 };
 
 // Note [16-bit outputs]
 // ~~~~~~~~~~~~~~~~~~~~~
 // A bfloat16 or float16 element is the float32 element rounded once to
-// nearest even. Contiguous 16-bit destinations of the uniform and normal
-// kernels get it straight from the registers: each vector is rounded to
-// 16-bit words in the low halves of its lanes (lanes::bfloat16_bits, or the
-// policy's half_bits), and S::store4_16 interleaves four of them into memory
-// as store4 does for floats. The other kernels and layouts round a float32
-// buffer with to_bfloat16 / to_half, the same roundings.
+// nearest even. Contiguous 16-bit destinations of the uniform, normal and
+// truncated normal kernels get it straight from the registers: each vector
+// is rounded to 16-bit words in the low halves of its lanes
+// (lanes::bfloat16_bits, or the policy's half_bits), and S::store4_16
+// interleaves four of them into memory as store4 does for floats (the
+// truncated normal's retries convert one value at a time). Mixtures and the
+// other layouts round a float32 buffer with to_bfloat16 / to_half, the same
+// roundings.
 template <class S>
 struct BFloat16Store {
   using T = uint16_t;
   static void store4(uint16_t* out, const typename S::F (&v)[4]) {
     S::store4_16(out, lanes::bfloat16_bits<S>(v[0]), lanes::bfloat16_bits<S>(v[1]),
                  lanes::bfloat16_bits<S>(v[2]), lanes::bfloat16_bits<S>(v[3]));
+  }
+  static uint16_t convert(float x) {
+    return static_cast<uint16_t>(lanes::bfloat16_bits<ScalarLanes>(x));
   }
 };
 
@@ -48,6 +56,7 @@ struct HalfStore {
     S::store4_16(out, S::half_bits(v[0]), S::half_bits(v[1]), S::half_bits(v[2]),
                  S::half_bits(v[3]));
   }
+  static uint16_t convert(float x) { return static_cast<uint16_t>(S::half_bits(S::splat_f(x))[0]); }
 };
 
 // Runs `lanes(first_group, F out[N][4])` (N = S::kInterleave vectors) over
@@ -119,11 +128,11 @@ void mixture(const MixtureParams& p, int64_t start, int64_t count, float* out) {
 
 // The first attempt for every element in vectors, then the rejected ones
 // (NaN marks them) again and again, W at a time, from a pending list.
-template <class S>
+template <class S, class Store = FloatStore<S>>
 void trunc_normal(const TruncNormalParams<float>& p, int64_t start,
-                  int64_t count, float* out) {
+                  int64_t count, typename Store::T* out) {
   if (p.never_rejects) {  // no NaN to look for
-    fill_by_groups<S>(start, count, out, [&](uint64_t group, auto& v) {
+    fill_by_groups<S, Store>(start, count, out, [&](uint64_t group, auto& v) {
       trunc_normal_first_lanes<S, S::kInterleave>(p, group, v);
     });
     return;
@@ -132,7 +141,7 @@ void trunc_normal(const TruncNormalParams<float>& p, int64_t start,
   // Room for a whole vector appended at the end, and for padding a batch.
   uint32_t pending[cpu::kMaxKernelElements + S::kInterleave * W];
   int64_t num_pending = 0;
-  fill_by_groups<S>(
+  fill_by_groups<S, Store>(
       start, count, out,
       [&](uint64_t group, auto& v) {
         trunc_normal_first_lanes<S, S::kInterleave>(p, group, v);
@@ -200,14 +209,14 @@ void trunc_normal(const TruncNormalParams<float>& p, int64_t start,
         if (std::isnan(values[l])) {
           pending[still_pending++] = position;
         } else {
-          out[position] = values[l];
+          out[position] = Store::convert(values[l]);
         }
       }
     }
     num_pending = still_pending;
   }
   for (int64_t j = 0; j < num_pending; ++j) {
-    out[pending[j]] = trunc_normal_fallback(p);
+    out[pending[j]] = Store::convert(trunc_normal_fallback(p));
   }
 }
 
@@ -241,13 +250,15 @@ template <class S>
 cpu::KernelTable make_table(const char* name) {
   cpu::KernelTable table{name,        &uniform<S>,  &normal<S>, &trunc_normal<S>,
                          &mixture<S>, &to_bfloat16, nullptr};
-  table.bfloat16 = {&uniform<S, BFloat16Store<S>>, &normal<S, BFloat16Store<S>>};
+  table.bfloat16 = {&uniform<S, BFloat16Store<S>>, &normal<S, BFloat16Store<S>>,
+                    &trunc_normal<S, BFloat16Store<S>>};
   if constexpr (requires(const float* in, uint16_t* out, typename S::F x) {
                   S::to_half(in, out);
                   S::half_bits(x);
                 }) {
     table.to_half = &to_half<S>;
-    table.half = {&uniform<S, HalfStore<S>>, &normal<S, HalfStore<S>>};
+    table.half = {&uniform<S, HalfStore<S>>, &normal<S, HalfStore<S>>,
+                  &trunc_normal<S, HalfStore<S>>};
   }
   return table;
 }

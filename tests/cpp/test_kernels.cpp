@@ -87,6 +87,15 @@ void test_16_bit_kernels(const KernelTable& table) {
               portable.to_bfloat16);
     compare16("float16 normal", table, p, portable.normal, table.half.normal, table.to_half);
   }
+  // Each proposal, retries included, and an interval that never rejects.
+  const double intervals[][2] = {{-2.0, 2.0}, {0.1, 0.2}, {3.0, 40.0}, {-8.0, 8.0}};
+  for (const auto& ab : intervals) {
+    const auto p = fastinit::TruncNormalParams<float>::make(key, 0.0, 1.0, ab[0], ab[1]);
+    compare16("bfloat16 trunc_normal", table, p, portable.trunc_normal,
+              table.bfloat16.trunc_normal, portable.to_bfloat16);
+    compare16("float16 trunc_normal", table, p, portable.trunc_normal, table.half.trunc_normal,
+              table.to_half);
+  }
 }
 
 void test_table(const KernelTable& table) {
