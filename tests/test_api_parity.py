@@ -167,9 +167,9 @@ def test_non_floating_dtypes_rejected(name, dtype):
     assert torch.equal(tensor, torch.zeros(4, 4, dtype=dtype))
 
 
-def _call(name, tensor):
+def _call(name, tensor, module=fi):
     args = {"sparse_": (0.3,), "constant_": (0.5,)}.get(name, ())
-    return getattr(fi, name)(tensor, *args)
+    return getattr(module, name)(tensor, *args)
 
 
 @pytest.mark.parametrize("name", [n for n in PUBLIC if n.endswith("_")])
@@ -184,6 +184,39 @@ def test_parameter_requiring_grad(name):
     result = _call(name, param)
     assert result is param
     assert param.requires_grad and param.is_leaf and param.grad_fn is None
+
+
+@pytest.mark.parametrize("name", [n for n in PUBLIC if n.endswith("_")])
+def test_version_counter_is_bumped(name):
+    """Like torch's in-place ops: autograd's check of saved tensors relies on it."""
+    tensor = torch.empty(6, 4, 3) if name == "dirac_" else torch.empty(6, 4)
+    before = tensor._version
+    _call(name, tensor)
+    assert tensor._version > before
+
+
+@pytest.mark.parametrize("name", RANDOM_INITS)
+def test_backward_through_an_overwritten_tensor_is_refused(name):
+    for module in (stock, fi):
+        weight = torch.ones(6, 4, requires_grad=True)
+        loss = (weight * weight).sum()  # saves weight for backward
+        with torch.no_grad():
+            _call(name, weight, module=module)
+        with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+            loss.backward()
+
+
+@pytest.mark.parametrize("name", RANDOM_INITS)
+def test_inference_tensor_outside_inference_mode(name):
+    for module in (stock, fi):
+        with torch.inference_mode():
+            tensor = torch.empty(6, 4)
+        with pytest.raises(RuntimeError, match="Inplace update to inference tensor outside InferenceMode"):
+            _call(name, tensor, module=module)
+    with torch.inference_mode():  # inside it, both fill
+        tensor = torch.zeros(6, 4)
+        _call(name, tensor)
+    assert bool((tensor != 0).any())
 
 
 @pytest.mark.parametrize("name", [n for n in PUBLIC if n.endswith("_")])
