@@ -125,7 +125,10 @@ FASTINIT_INLINE typename S::F unit_co(typename S::U x) {
 
 // bfloat16 bits of x, rounded to nearest even (the high half of the float32
 // bits after adding 0x7fff and the lowest kept bit), in the low 16 bits of
-// each lane. NaNs keep their sign and top payload bits.
+// each lane. The NaNs arithmetic produces (0x7fc00000, and x86's default
+// 0xffc00000) stay NaN, where c10 gives 0x7fc0 for every NaN; payloads only
+// in the low half would round to infinity, and 0xffff8000 and above wrap to
+// zero.
 template <class S>
 FASTINIT_INLINE typename S::U bfloat16_bits(typename S::F x) {
   const typename S::U bits = S::float_bits(x);

@@ -70,9 +70,9 @@ FASTINIT_INLINE void round(typename S::U& x0, typename S::U& x1,
   x3 = lo0;
 }
 
-// All ten rounds, with the key schedule, on N independent states advanced
-// round by round together (so that their multiply chains overlap).
-// Rounds first, first + 1, ..., 9 (counting from 0) of N vectors.
+// Rounds first, first + 1, ..., 9 (all ten by default), with the key
+// schedule, on N independent states advanced round by round together (so
+// that their multiply chains overlap).
 template <class S, int N>
 FASTINIT_INLINE void rounds(PhiloxKey key, typename S::U (&x0)[N],
                             typename S::U (&x1)[N], typename S::U (&x2)[N],
