@@ -196,50 +196,57 @@ class FillPlan {
   std::vector<std::pair<at::Tensor, at::Tensor>> twins_;
 };
 
-// Adds the fill of `tensor`, the block `window` of a global tensor (Note
-// [shard windows]), with the values of a distribution computed in T (float
-// or double) in groups of kGroup elements: generate(start, count, T* out)
-// writes the elements [start, start + count) of a whole tensor, start a
-// multiple of kGroup and count <= kStoreChunk, and may write on to the end
-// of the last group.
+// The chunk filler of `destination` (as FillPlan::add hands it over), the
+// block `window` of a global tensor (Note [shard windows]), with the values
+// of a distribution computed in T (float or double) in groups of kGroup
+// elements: generate(start, count, T* out) writes the elements [start,
+// start + count) of a whole tensor, start a multiple of kGroup and count <=
+// kStoreChunk, and may write on to the end of the last group.
+template <typename T, int64_t kGroup, typename Destination, typename Generate>
+ChunkFill chunk_fill(const Destination& destination, const ShardWindow& window,
+                     Generate generate) {
+  using scalar_t = std::remove_pointer_t<decltype(destination.data)>;
+  if constexpr (std::is_same_v<scalar_t, T> && std::is_same_v<T, float>) {
+    if (destination.contiguous && window.whole()) {
+      // The common case, with a small capture: a model's thousands of
+      // small tensors each hold one of these until the fill runs.
+      float* data = destination.data;
+      return [data, generate](int64_t start, int64_t count) {
+        generate(start, count, data + start);
+      };
+    }
+  }
+  return [window, generate, destination](int64_t start, int64_t count) {
+    // Converted, scattered or gathered from runs through a buffer small
+    // enough to stay in L1 next to the kernel's own working set.
+    T buffer[kStoreChunk + kGroup];
+    int64_t local = start;
+    const int64_t end = start + count;
+    while (local < end) {
+      // The rest of this run: global elements [global, global + n).
+      const int64_t global = window.global_index(local);
+      int64_t n = std::min(window.run - local % window.run, end - local);
+      int64_t skip = global % kGroup;  // values before `global` in its group
+      int64_t from = global - skip;
+      while (n > 0) {
+        const int64_t m = std::min(kStoreChunk - skip, n);
+        generate(from, skip + m, buffer);
+        destination.store(buffer + skip, local, m);
+        from += skip + m;
+        local += m;
+        n -= m;
+        skip = 0;
+      }
+    }
+  };
+}
+
+// Adds the fill of `tensor` by chunk_fill.
 template <typename T, int64_t kGroup, typename Generate>
 void add_fill(FillPlan& plan, const at::Tensor& tensor, const ShardWindow& window,
               Generate generate) {
-  plan.add(tensor, [&window, generate](auto destination) -> ChunkFill {
-    using scalar_t = std::remove_pointer_t<decltype(destination.data)>;
-    if constexpr (std::is_same_v<scalar_t, T> && std::is_same_v<T, float>) {
-      if (destination.contiguous && window.whole()) {
-        // The common case, with a small capture: a model's thousands of
-        // small tensors each hold one of these until the fill runs.
-        float* data = destination.data;
-        return [data, generate](int64_t start, int64_t count) {
-          generate(start, count, data + start);
-        };
-      }
-    }
-    return [window, generate, destination](int64_t start, int64_t count) {
-      // Converted, scattered or gathered from runs through a buffer small
-      // enough to stay in L1 next to the kernel's own working set.
-      T buffer[kStoreChunk + kGroup];
-      int64_t local = start;
-      const int64_t end = start + count;
-      while (local < end) {
-        // The rest of this run: global elements [global, global + n).
-        const int64_t global = window.global_index(local);
-        int64_t n = std::min(window.run - local % window.run, end - local);
-        int64_t skip = global % kGroup;  // values before `global` in its group
-        int64_t from = global - skip;
-        while (n > 0) {
-          const int64_t m = std::min(kStoreChunk - skip, n);
-          generate(from, skip + m, buffer);
-          destination.store(buffer + skip, local, m);
-          from += skip + m;
-          local += m;
-          n -= m;
-          skip = 0;
-        }
-      }
-    };
+  plan.add(tensor, [&window, generate](auto destination) {
+    return chunk_fill<T, kGroup>(destination, window, generate);
   });
 }
 
@@ -249,29 +256,30 @@ template <typename Params>
 using Kernel16 = void (*)(const Params&, int64_t start, int64_t count, uint16_t* out);
 
 // Adds a fill by a float32 kernel of kernel_table.h. A whole contiguous
-// bfloat16 (float16) tensor is written by `bfloat16_kernel` (`half_kernel`)
-// where the table has one: rounded in registers, written once (Note [16-bit
-// outputs] in kernel_table_impl.h).
+// bfloat16 (float16) destination is written by `bfloat16_kernel`
+// (`half_kernel`) where the table has one: rounded in registers, written
+// once (Note [16-bit outputs] in kernel_table_impl.h).
 template <typename Params>
 void add_float(FillPlan& plan, const at::Tensor& tensor, const ShardWindow& window,
                const Params& p, FloatKernel<Params> kernel,
                Kernel16<Params> bfloat16_kernel = nullptr, Kernel16<Params> half_kernel = nullptr) {
-  const Kernel16<Params> kernel16 = tensor.scalar_type() == at::kBFloat16 ? bfloat16_kernel
-                                    : tensor.scalar_type() == at::kHalf   ? half_kernel
-                                                                          : nullptr;
-  if (kernel16 != nullptr && tensor.is_contiguous() && window.whole()) {
-    auto* data = static_cast<uint16_t*>(tensor.data_ptr());
-    plan.add(tensor, [&p, kernel16, data](auto) -> ChunkFill {
-      return [p, kernel16, data](int64_t start, int64_t count) {
-        kernel16(p, start, count, data + start);
-      };
-    });
-    return;
-  }
-  add_fill<float, kFloatGroup>(plan, tensor, window,
-                               [p, kernel](int64_t start, int64_t count, float* out) {
-                                 kernel(p, start, count, out);
-                               });
+  const auto generate = [p, kernel](int64_t start, int64_t count, float* out) {
+    kernel(p, start, count, out);
+  };
+  plan.add(tensor, [&](auto destination) -> ChunkFill {
+    using scalar_t = std::remove_pointer_t<decltype(destination.data)>;
+    if constexpr (std::is_same_v<scalar_t, at::BFloat16> || std::is_same_v<scalar_t, at::Half>) {
+      const Kernel16<Params> kernel16 =
+          std::is_same_v<scalar_t, at::BFloat16> ? bfloat16_kernel : half_kernel;
+      if (kernel16 != nullptr && destination.contiguous && window.whole()) {
+        auto* data = reinterpret_cast<uint16_t*>(destination.data);
+        return [p, kernel16, data](int64_t start, int64_t count) {
+          kernel16(p, start, count, data + start);
+        };
+      }
+    }
+    return chunk_fill<float, kFloatGroup>(destination, window, generate);
+  });
 }
 
 // Adds a float64 fill by a group function of distributions.h:
