@@ -17,6 +17,7 @@
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <torch/csrc/Generator.h>
 #include <torch/csrc/autograd/python_variable.h>
+#include <torch/csrc/autograd/variable.h>
 #include <torch/extension.h>
 
 #include "seeds.h"
@@ -26,7 +27,31 @@ namespace py = pybind11;
 namespace fastinit {
 namespace {
 
-at::Generator generator_or_default(const py::object& generator) {
+// The context variable of fastinit._ops.using_generator: the generator
+// that `generator=None` means while it is set (resolve_generator there).
+py::object& default_generator_variable() {
+  static py::object* variable = new py::object();  // leaked: lives as long as the module
+  return *variable;
+}
+
+void set_default_generator_variable(py::object variable) {
+  TORCH_CHECK_TYPE(PyContextVar_CheckExact(variable.ptr()),
+                   "fastinit: expected a contextvars.ContextVar");
+  default_generator_variable() = std::move(variable);
+}
+
+// `generator`, else the generator using_generator() set, else torch's
+// default CPU generator.
+at::Generator generator_or_default(py::handle generator) {
+  py::object context_default;
+  if (generator.is_none() && default_generator_variable()) {
+    PyObject* value = nullptr;
+    if (PyContextVar_Get(default_generator_variable().ptr(), Py_None, &value) != 0) {
+      throw py::error_already_set();
+    }
+    context_default = py::reinterpret_steal<py::object>(value);
+    generator = context_default;
+  }
   if (generator.is_none()) {
     return at::detail::getDefaultCPUGenerator();
   }
@@ -73,13 +98,26 @@ const auto& trunc_normal_op() {
 
 // One seed, one op call on the list of one tensor with one value per
 // parameter, no autograd history, the GIL released while the kernel runs.
+// Returns false, drawing and writing nothing, for a dtype that is not
+// floating point (the caller raises naming its public function).
+// The call starts below the Autograd and ADInplaceOrView keys and bumps the
+// tensor's version itself afterwards, as the ADInplaceOrView kernel would
+// (csrc/inplace_or_view): with grad mode off those layers do nothing else,
+// and passing through them boxes every argument, about a microsecond.
 template <typename Handle, typename... Params>
-void fill_one(const Handle& handle, const at::Tensor& tensor,
+bool fill_one(const Handle& handle, const at::Tensor& tensor,
               const py::object& generator, Params... params) {
+  if (!tensor.is_floating_point()) {
+    return false;
+  }
   const int64_t seed = seed_for(tensor, generator);
   py::gil_scoped_release no_gil;
-  at::NoGradGuard no_grad;
-  handle.call({tensor}, {seed}, at::ArrayRef<double>(params)..., std::nullopt, std::nullopt);
+  {
+    const at::AutoDispatchBelowADInplaceOrView below;
+    handle.call({tensor}, {seed}, at::ArrayRef<double>(params)..., std::nullopt, std::nullopt);
+  }
+  torch::autograd::impl::bump_version(tensor);
+  return true;
 }
 
 // A byte tensor of `nbytes` for fastinit.materialize, its pages already
@@ -197,15 +235,16 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("empty_flat", &fastinit::empty_flat, py::arg("nbytes"), py::arg("advise_huge_pages"),
         py::call_guard<py::gil_scoped_release>());
   m.def("module_tree", &fastinit::module_tree, py::arg("root"));
+  m.def("set_default_generator_variable", &fastinit::set_default_generator_variable);
   using fastinit::fill_one;
   m.def("fill_uniform", [](const at::Tensor& t, const py::object& g, double a, double b) {
-    fill_one(fastinit::uniform_op(), t, g, a, b);
+    return fill_one(fastinit::uniform_op(), t, g, a, b);
   });
   m.def("fill_normal", [](const at::Tensor& t, const py::object& g, double mean, double std) {
-    fill_one(fastinit::normal_op(), t, g, mean, std);
+    return fill_one(fastinit::normal_op(), t, g, mean, std);
   });
   m.def("fill_trunc_normal", [](const at::Tensor& t, const py::object& g, double mean,
                                 double std, double a, double b) {
-    fill_one(fastinit::trunc_normal_op(), t, g, mean, std, a, b);
+    return fill_one(fastinit::trunc_normal_op(), t, g, mean, std, a, b);
   });
 }

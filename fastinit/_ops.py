@@ -12,12 +12,14 @@ from .sharding import localize
 
 ops = torch.ops.fastinit
 
-# fill_*(tensor, generator, *params): draw one seed (none for meta tensors)
-# and call the op through the C++ dispatcher without autograd history. Eager
-# only: callers test torch.compiler.is_compiling() first and, while
-# compiling, use the ops that draw their seed when the graph runs (a seed
-# drawn at trace time would be replayed by every call). Not wrapped in
-# torch.compiler.disable, which costs half a microsecond per call.
+# fill_*(tensor, generator, *params) -> bool: draw one seed (none for meta
+# tensors) from resolve_generator(generator) and call the op through the C++
+# dispatcher without autograd history; False, touching nothing, for a dtype
+# that is not floating point. Eager only: callers test
+# torch.compiler.is_compiling() first and, while compiling, use the ops that
+# draw their seed when the graph runs (a seed drawn at trace time would be
+# replayed by every call). Not wrapped in torch.compiler.disable, which costs
+# half a microsecond per call.
 fill_uniform = _C.fill_uniform
 fill_normal = _C.fill_normal
 fill_trunc_normal = _C.fill_trunc_normal
@@ -26,8 +28,10 @@ fill_trunc_normal = _C.fill_trunc_normal
 _draw_seeds = torch.compiler.disable(_C.draw_seeds)
 
 
-# The generator that `generator=None` means inside using_generator().
+# The generator that `generator=None` means inside using_generator(); the
+# C++ entry points taking a generator read it too.
 _default_generator: contextvars.ContextVar = contextvars.ContextVar("fastinit_generator", default=None)
+_C.set_default_generator_variable(_default_generator)
 
 
 @contextlib.contextmanager
@@ -49,7 +53,7 @@ def resolve_generator(generator: torch.Generator | None) -> torch.Generator | No
 def draw_seeds(generator: torch.Generator | None, count: int) -> list[int]:
     """`count` 63-bit seeds from `generator` (default: torch's default CPU
     generator), in order. Drawing n seeds at once equals n single draws."""
-    return _draw_seeds(resolve_generator(generator), count)
+    return _draw_seeds(generator, count)  # resolves `generator` as resolve_generator does
 
 
 def require_floating(name: str, tensor: torch.Tensor) -> None:

@@ -29,13 +29,14 @@ import torch
 __all__ = ["is_dtensor", "localize", "fill_through_full"]
 
 
-_PLAIN_TENSOR_TYPES = (torch.Tensor, torch.nn.Parameter)
+# Types that are never DTensors: the common case, answered by type alone.
+PLAIN_TENSOR_TYPES = (torch.Tensor, torch.nn.Parameter)
 
 
 def is_dtensor(tensor) -> bool:
     """Whether `tensor` is a DTensor (cheap when torch.distributed.tensor was
     never imported: then there is none)."""
-    if type(tensor) in _PLAIN_TENSOR_TYPES:  # the common case, tested first
+    if type(tensor) in PLAIN_TENSOR_TYPES:  # the common case, tested first
         return False
     module = sys.modules.get("torch.distributed.tensor")
     return module is not None and isinstance(tensor, module.DTensor)

@@ -15,7 +15,6 @@ from typing import NamedTuple
 import torch
 
 from . import init as _init
-from ._ops import require_floating
 
 __all__ = [
     "Init",
@@ -149,7 +148,7 @@ class KaimingUniform(Init):
     nonlinearity: str = "leaky_relu"
 
     def resolve(self, tensor):
-        bound = math.sqrt(3.0) * _init._kaiming_std(tensor, self.a, self.mode, self.nonlinearity)
+        bound = math.sqrt(3.0) * _init._kaiming_std(tensor.shape, self.a, self.mode, self.nonlinearity)
         return Fill("uniform", (-bound, bound))
 
 
@@ -162,7 +161,7 @@ class KaimingNormal(Init):
     nonlinearity: str = "leaky_relu"
 
     def resolve(self, tensor):
-        return Fill("normal", (0.0, _init._kaiming_std(tensor, self.a, self.mode, self.nonlinearity)))
+        return Fill("normal", (0.0, _init._kaiming_std(tensor.shape, self.a, self.mode, self.nonlinearity)))
 
 
 @dataclass(frozen=True)
@@ -237,8 +236,7 @@ class Mixture(Init):
 
 
 def _fill_mixture(tensor, fill, generator):
-    require_floating("mixture_", tensor)
-    return _init._fill("mixture", tensor, fill.params, generator)
+    return _init._fill("mixture", "mixture_", tensor, fill.params, generator)
 
 
 def mixture_(tensor: torch.Tensor, components, generator: torch.Generator | None = None) -> torch.Tensor:
