@@ -126,6 +126,8 @@ using ChunkFill = std::function<void(int64_t start, int64_t count)>;
 
 class FillPlan {
  public:
+  explicit FillPlan(size_t tensors) { jobs_.reserve(tensors); }
+
   // Adds `tensor`; make(destination) returns its chunk filler
   // fill(start, count). Tensors with too many dims to walk are filled
   // through a contiguous twin, copied back by run().
@@ -304,7 +306,7 @@ void uniform_(at::TensorList tensors, at::IntArrayRef seeds,
               at::OptionalIntArrayRef global_shapes, at::OptionalIntArrayRef offsets) {
   check_uniform_args(tensors, seeds, low, high);
   const auto windows = shard_windows("uniform_", tensors, global_shapes, offsets);
-  FillPlan plan;
+  FillPlan plan(tensors.size());
   for (size_t i = 0; i < tensors.size(); ++i) {
     const PhiloxKey key = key_of(seeds[i]);
     if (tensors[i].scalar_type() == at::kDouble) {
@@ -327,7 +329,7 @@ void normal_(at::TensorList tensors, at::IntArrayRef seeds,
              at::OptionalIntArrayRef global_shapes, at::OptionalIntArrayRef offsets) {
   check_normal_args(tensors, seeds, mean, std);
   const auto windows = shard_windows("normal_", tensors, global_shapes, offsets);
-  FillPlan plan;
+  FillPlan plan(tensors.size());
   for (size_t i = 0; i < tensors.size(); ++i) {
     const PhiloxKey key = key_of(seeds[i]);
     if (tensors[i].scalar_type() == at::kDouble) {
@@ -351,7 +353,7 @@ void trunc_normal_(at::TensorList tensors, at::IntArrayRef seeds,
                    at::OptionalIntArrayRef global_shapes, at::OptionalIntArrayRef offsets) {
   check_trunc_normal_args(tensors, seeds, mean, std, a, b);
   const auto windows = shard_windows("trunc_normal_", tensors, global_shapes, offsets);
-  FillPlan plan;
+  FillPlan plan(tensors.size());
   for (size_t i = 0; i < tensors.size(); ++i) {
     const PhiloxKey key = key_of(seeds[i]);
     if (tensors[i].scalar_type() == at::kDouble) {
@@ -376,7 +378,7 @@ void mixture_(at::TensorList tensors, at::IntArrayRef seeds, at::IntArrayRef cou
               at::OptionalIntArrayRef global_shapes, at::OptionalIntArrayRef offsets) {
   check_mixture_args(tensors, seeds, counts, probabilities, kinds, first, second, third, fourth);
   const auto windows = shard_windows("mixture_", tensors, global_shapes, offsets);
-  FillPlan plan;
+  FillPlan plan(tensors.size());
   int64_t offset = 0;
   for (size_t i = 0; i < tensors.size(); ++i) {
     const int count = static_cast<int>(counts[i]);
