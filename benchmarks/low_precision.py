@@ -26,6 +26,22 @@ INITIALIZERS = {
 DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 
 
+def relative_rates(elements: int, repeat: int, rounds: int) -> dict:
+    """{initializer: (float32 seconds, bfloat16 and float16 elements/s
+    relative to float32)} over `elements`-element tensors, the dtypes
+    round-robin for `rounds` rounds, medians of medians."""
+    tensors = {dtype: torch.zeros(elements, dtype=dtype) for dtype in DTYPES}
+    rates = {}
+    for name, fill in INITIALIZERS.items():
+        seconds = {dtype: [] for dtype in DTYPES}
+        for _ in range(rounds):
+            for dtype in DTYPES:
+                seconds[dtype].append(median_seconds(lambda: fill(tensors[dtype]), repeat))
+        base = statistics.median(seconds[torch.float32])
+        rates[name] = (base, *(base / statistics.median(seconds[dtype]) for dtype in DTYPES[1:]))
+    return rates
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--elements", type=int, default=1 << 26)
@@ -35,18 +51,11 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    tensors = {dtype: torch.zeros(args.elements, dtype=dtype) for dtype in DTYPES}
     print(f"{args.elements} elements, {torch.get_num_threads()} threads; "
           "elements/s relative to float32 (> 1: faster)\n")
     print("| initializer | float32 | bfloat16 | float16 |\n|---|---:|---:|---:|")
-    for name, fill in INITIALIZERS.items():
-        seconds = {dtype: [] for dtype in DTYPES}
-        for _ in range(args.rounds):
-            for dtype in DTYPES:
-                seconds[dtype].append(median_seconds(lambda: fill(tensors[dtype]), args.repeat))
-        base = statistics.median(seconds[torch.float32])
-        ratios = [base / statistics.median(seconds[dtype]) for dtype in DTYPES[1:]]
-        print(f"| {name} | {base * 1e3:.1f} ms | {ratios[0]:.2f}× | {ratios[1]:.2f}× |")
+    for name, (base, bfloat16, float16) in relative_rates(args.elements, args.repeat, args.rounds).items():
+        print(f"| {name} | {base * 1e3:.1f} ms | {bfloat16:.2f}× | {float16:.2f}× |")
 
 
 if __name__ == "__main__":

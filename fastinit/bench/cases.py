@@ -31,7 +31,7 @@ class Case:
     groups: tuple = field(default_factory=tuple)  # "default", "quick", "full"
 
 
-def _tensor_case(name, size, dtype, device, stock_fn, fast_fn, groups):
+def tensor_case(name, size, dtype, device, stock_fn, fast_fn, groups):
     def setup():
         tensor = torch.empty(SIZES[size], dtype=dtype, device=device)
         calls = 200 if size == "small" else 1
@@ -139,12 +139,12 @@ def _patched_model_case(layers, width, label, groups):
 def all_cases(device: str = "cpu", dtype: torch.dtype = torch.float32) -> list[Case]:
     cases = []
     for name, (stock_fn, fast_fn) in INITIALIZERS.items():
-        cases.append(_tensor_case(name, "huge", dtype, device, stock_fn, fast_fn, ("default", "full")))
-        cases.append(_tensor_case(name, "medium", dtype, device, stock_fn, fast_fn, ("quick", "full")))
-    cases.append(_tensor_case("kaiming_uniform_ per call", "small", dtype, device, *INITIALIZERS["kaiming_uniform_"], ("default", "quick", "full")))
-    cases.append(_tensor_case("mixture_ (d2l recipe)", "huge", dtype, device, _d2l_stock,
+        cases.append(tensor_case(name, "huge", dtype, device, stock_fn, fast_fn, ("default", "full")))
+        cases.append(tensor_case(name, "medium", dtype, device, stock_fn, fast_fn, ("quick", "full")))
+    cases.append(tensor_case("kaiming_uniform_ per call", "small", dtype, device, *INITIALIZERS["kaiming_uniform_"], ("default", "quick", "full")))
+    cases.append(tensor_case("mixture_ (d2l recipe)", "huge", dtype, device, _d2l_stock,
                               lambda t: fastinit.mixture_(t, D2L), ("default", "full")))
-    cases.append(_tensor_case("mixture_ (2 normals)", "huge", dtype, device, _two_normals_stock,
+    cases.append(tensor_case("mixture_ (2 normals)", "huge", dtype, device, _two_normals_stock,
                               lambda t: fastinit.mixture_(t, TWO_NORMALS), ("full",)))
     cases.append(_orthogonal_case(64, 256, device, ("default", "quick", "full")))
     cases.append(_orthogonal_case(8, 2048, device, ("full",)))
