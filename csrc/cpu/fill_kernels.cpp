@@ -3,6 +3,7 @@
 // (chosen once, as ATen chooses its own: ATEN_CPU_CAPABILITY=default|avx2|
 // avx512 overrides); float64 uses the scalar versions of distributions.h.
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <functional>
 #include <vector>
@@ -155,22 +156,45 @@ class FillPlan {
     for (size_t i = 0; i < jobs_.size(); ++i) {
       first_chunk[i + 1] = first_chunk[i] + (jobs_[i].numel + kChunk - 1) / kChunk;
     }
-    at::parallel_for(0, first_chunk.back(), kGrainElements / kChunk,
-                     [&](int64_t chunk_begin, int64_t chunk_end) {
-                       for (int64_t c = chunk_begin; c < chunk_end; ++c) {
-                         const size_t i = std::upper_bound(first_chunk.begin(),
-                                                           first_chunk.end(), c) -
-                                          first_chunk.begin() - 1;
-                         const int64_t start = (c - first_chunk[i]) * kChunk;
-                         jobs_[i].fill(start, std::min(kChunk, jobs_[i].numel - start));
-                       }
-                     });
+    const int64_t chunks = first_chunk.back();
+    const auto fill_chunks = [&](int64_t chunk_begin, int64_t chunk_end) {
+      for (int64_t c = chunk_begin; c < chunk_end; ++c) {
+        const size_t i =
+            std::upper_bound(first_chunk.begin(), first_chunk.end(), c) - first_chunk.begin() - 1;
+        const int64_t start = (c - first_chunk[i]) * kChunk;
+        jobs_[i].fill(start, std::min(kChunk, jobs_[i].numel - start));
+      }
+    };
+    if (chunks <= kClaimChunks) {
+      at::parallel_for(0, chunks, kGrainElements / kChunk, fill_chunks);
+    } else {
+      // Note [claimed chunks]
+      // ~~~~~~~~~~~~~~~~~~~~~
+      // A large fill is not split into one equal share per thread: each
+      // thread claims kClaimChunks chunks at a time from a shared counter
+      // until none is left, so a core that runs slower (a busy host, a
+      // sibling hyperthread) fills less instead of holding up the rest. On
+      // our 2-vCPU VMs this took 6% off the median of a 64 Mi-element
+      // uniform_ (session 5). Values do not depend on which thread fills a
+      // chunk.
+      std::atomic<int64_t> next_chunk{0};
+      at::parallel_for(0, at::get_num_threads(), 1, [&](int64_t, int64_t) {
+        for (int64_t first = next_chunk.fetch_add(kClaimChunks, std::memory_order_relaxed);
+             first < chunks; first = next_chunk.fetch_add(kClaimChunks, std::memory_order_relaxed)) {
+          fill_chunks(first, std::min(chunks, first + kClaimChunks));
+        }
+      });
+    }
     for (const auto& [tensor, twin] : twins_) {
       tensor.copy_(twin);
     }
   }
 
  private:
+  // Chunks a thread claims at once (Note [claimed chunks]): about a quarter
+  // of a millisecond of work, so the shared counter is rarely touched.
+  static constexpr int64_t kClaimChunks = 64;
+
   template <typename Make>
   static ChunkFill fill_for(const at::Tensor& tensor, bool contiguous,
                             const StridedLayout& layout, Make make) {
