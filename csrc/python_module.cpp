@@ -82,6 +82,10 @@ using UniformOrNormal = void(at::TensorList, at::IntArrayRef, at::ArrayRef<doubl
 using TruncNormal = void(at::TensorList, at::IntArrayRef, at::ArrayRef<double>,
                          at::ArrayRef<double>, at::ArrayRef<double>, at::ArrayRef<double>,
                          at::OptionalIntArrayRef, at::OptionalIntArrayRef);
+using Mixture = void(at::TensorList, at::IntArrayRef, at::IntArrayRef, at::ArrayRef<double>,
+                     at::IntArrayRef, at::ArrayRef<double>, at::ArrayRef<double>,
+                     at::ArrayRef<double>, at::ArrayRef<double>, at::OptionalIntArrayRef,
+                     at::OptionalIntArrayRef);
 
 const auto& uniform_op() {
   static const auto handle = op<UniformOrNormal>("fastinit::uniform_");
@@ -95,15 +99,32 @@ const auto& trunc_normal_op() {
   static const auto handle = op<TruncNormal>("fastinit::trunc_normal_");
   return handle;
 }
+const auto& mixture_op() {
+  static const auto handle = op<Mixture>("fastinit::mixture_");
+  return handle;
+}
+
+// Calls the op of `handle` on whole `tensors` (no shard windows) with the
+// GIL released, starting below the Autograd and ADInplaceOrView keys, then
+// bumps every tensor's version as our ADInplaceOrView kernel would
+// (csrc/inplace_or_view). torch.nn.init fills under no_grad, where those
+// layers do nothing else, and passing through them boxes every argument:
+// about a microsecond per call. Dispatch modes still see the op.
+template <typename Handle, typename... Args>
+void call_below_autograd(const Handle& handle, at::TensorList tensors, const Args&... args) {
+  {
+    py::gil_scoped_release no_gil;
+    const at::AutoDispatchBelowADInplaceOrView below;
+    handle.call(tensors, args..., std::nullopt, std::nullopt);
+  }
+  for (const at::Tensor& tensor : tensors) {
+    torch::autograd::impl::bump_version(tensor);
+  }
+}
 
 // One seed, one op call on the list of one tensor with one value per
-// parameter, no autograd history, the GIL released while the kernel runs.
-// Returns false, drawing and writing nothing, for a dtype that is not
-// floating point (the caller raises naming its public function).
-// The call starts below the Autograd and ADInplaceOrView keys and bumps the
-// tensor's version itself afterwards, as the ADInplaceOrView kernel would
-// (csrc/inplace_or_view): with grad mode off those layers do nothing else,
-// and passing through them boxes every argument, about a microsecond.
+// parameter. Returns false, drawing and writing nothing, for a dtype that
+// is not floating point (the caller raises naming its public function).
 template <typename Handle, typename... Params>
 bool fill_one(const Handle& handle, const at::Tensor& tensor,
               const py::object& generator, Params... params) {
@@ -111,13 +132,43 @@ bool fill_one(const Handle& handle, const at::Tensor& tensor,
     return false;
   }
   const int64_t seed = seed_for(tensor, generator);
-  py::gil_scoped_release no_gil;
-  {
-    const at::AutoDispatchBelowADInplaceOrView below;
-    handle.call({tensor}, {seed}, at::ArrayRef<double>(params)..., std::nullopt, std::nullopt);
-  }
-  torch::autograd::impl::bump_version(tensor);
+  call_below_autograd(handle, tensor, at::IntArrayRef(seed), at::ArrayRef<double>(params)...);
   return true;
+}
+
+// The batched ops on Python lists, through call_below_autograd: for
+// fastinit.reset_parameters' plain tensors, where converting the lists for
+// a torch.ops call costs a few hundred nanoseconds per tensor.
+using Doubles = std::vector<double>;
+using Ints = std::vector<int64_t>;
+using Tensors = std::vector<at::Tensor>;
+
+void uniform_batch(const Tensors& tensors, const Ints& seeds, const Doubles& low,
+                   const Doubles& high) {
+  call_below_autograd(uniform_op(), tensors, at::IntArrayRef(seeds), at::ArrayRef<double>(low),
+                      at::ArrayRef<double>(high));
+}
+
+void normal_batch(const Tensors& tensors, const Ints& seeds, const Doubles& mean,
+                  const Doubles& std) {
+  call_below_autograd(normal_op(), tensors, at::IntArrayRef(seeds), at::ArrayRef<double>(mean),
+                      at::ArrayRef<double>(std));
+}
+
+void trunc_normal_batch(const Tensors& tensors, const Ints& seeds, const Doubles& mean,
+                        const Doubles& std, const Doubles& a, const Doubles& b) {
+  call_below_autograd(trunc_normal_op(), tensors, at::IntArrayRef(seeds),
+                      at::ArrayRef<double>(mean), at::ArrayRef<double>(std),
+                      at::ArrayRef<double>(a), at::ArrayRef<double>(b));
+}
+
+void mixture_batch(const Tensors& tensors, const Ints& seeds, const Ints& counts,
+                   const Doubles& probabilities, const Ints& kinds, const Doubles& first,
+                   const Doubles& second, const Doubles& third, const Doubles& fourth) {
+  call_below_autograd(mixture_op(), tensors, at::IntArrayRef(seeds), at::IntArrayRef(counts),
+                      at::ArrayRef<double>(probabilities), at::IntArrayRef(kinds),
+                      at::ArrayRef<double>(first), at::ArrayRef<double>(second),
+                      at::ArrayRef<double>(third), at::ArrayRef<double>(fourth));
 }
 
 // A byte tensor of `nbytes` for fastinit.materialize, its pages already
@@ -247,4 +298,8 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
                                 double std, double a, double b) {
     return fill_one(fastinit::trunc_normal_op(), t, g, mean, std, a, b);
   });
+  m.def("uniform_batch", &fastinit::uniform_batch);
+  m.def("normal_batch", &fastinit::normal_batch);
+  m.def("trunc_normal_batch", &fastinit::trunc_normal_batch);
+  m.def("mixture_batch", &fastinit::mixture_batch);
 }

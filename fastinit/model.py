@@ -32,7 +32,7 @@ from torch import nn
 
 from . import _C
 from . import init as fast_init
-from ._ops import RANDOM_KINDS, draw_seeds, fill_random, op_parameters, random_op, require_floating, using_generator
+from ._ops import RANDOM_KINDS, draw_seeds, fill_plain, fill_random, op_parameters, require_floating, using_generator
 from .patching import patched
 from .sharding import fill_through_full, is_dtensor
 from .specs import Call, Constant, Fill, Init, Normal, Uniform, XavierNormal, XavierUniform
@@ -348,8 +348,7 @@ class _Schedule:
             elif op_params is None:  # DTensors: each local shard its slice
                 fill_random(kind, group, group_seeds, params)
             else:
-                with torch.no_grad():
-                    random_op(kind)(group, group_seeds, *op_params)
+                fill_plain(kind, group, group_seeds, op_params)
         with torch.no_grad():
             for index, value in self.constants:
                 tensors[index].fill_(value)
