@@ -366,3 +366,23 @@ def test_the_plan_cache_keeps_no_model_alive():
     del model
     gc.collect()
     assert alive() is None and weight() is None
+
+
+def test_reset_parameters_writes_like_in_place_ops():
+    """The batched fills behave as torch's in-place ops under no_grad: every
+    written parameter's version goes up (so autograd refuses a backward
+    through a value it saved before), no autograd history is recorded, and
+    dispatch modes see fastinit's ops."""
+    model = nn.Sequential(nn.Linear(8, 8), nn.Linear(8, 8), nn.Linear(8, 8))
+    rules = {"0.weight": fastinit.Mixture([(0.5, fastinit.Normal(0, 1)), (0.5, fastinit.Constant(0.0))]),
+             "1.weight": fastinit.TruncNormal(std=0.02)}
+    params = list(model.parameters())
+    loss = model(torch.randn(4, 8)).square().sum()
+    before = [p._version for p in params]
+    with _OpLog() as log:
+        fastinit.reset_parameters(model, rules=rules)
+    assert all(p._version > v for p, v in zip(params, before))
+    assert all(p.is_leaf and p.grad_fn is None and p.requires_grad for p in params)
+    assert {"fastinit::uniform_", "fastinit::mixture_", "fastinit::trunc_normal_"} <= set(log.names)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        loss.backward()
