@@ -104,11 +104,12 @@ _FAST_PATHS = {"uniform": fill_uniform, "normal": fill_normal, "trunc_normal": f
 
 
 def _fill(kind: str, name: str, tensor: Tensor, params: tuple, generator) -> Tensor:
-    if type(tensor) in PLAIN_TENSOR_TYPES and kind in _FAST_PATHS and not torch.compiler.is_compiling():
+    compiling = torch.compiler.is_compiling()
+    if not compiling and type(tensor) in PLAIN_TENSOR_TYPES and kind in _FAST_PATHS:
         if _FAST_PATHS[kind](tensor, generator, *params):
             return tensor
     require_floating(name, tensor)
-    if torch.compiler.is_compiling():
+    if compiling:
         fill_random_drawing(kind, tensor, generator, params)
     else:
         fill_random_one(kind, tensor, generator, params)
@@ -329,15 +330,14 @@ def _kaiming_std(shape: torch.Size, a: float, mode: _FanMode, nonlinearity) -> f
     key = (shape, a, type(a), mode, nonlinearity)
     try:
         return _KAIMING_STDS[key]
-    except (KeyError, TypeError):
-        pass
+    except KeyError:
+        cacheable = len(_KAIMING_STDS) < 4096
+    except TypeError:  # an unhashable argument
+        cacheable = False
     fan = _fan(shape, mode)  # first, as torch: its errors win
     std = calculate_gain(nonlinearity, a) / math.sqrt(fan)
-    if len(_KAIMING_STDS) < 4096:
-        try:
-            _KAIMING_STDS[key] = std
-        except TypeError:
-            pass
+    if cacheable:
+        _KAIMING_STDS[key] = std
     return std
 
 
