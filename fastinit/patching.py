@@ -1,6 +1,9 @@
 """patch(), unpatch() and patched(): run unmodified model code on fastinit.
 
-Libraries call torch's initializers three ways: as attributes of
+Two mechanisms, both undone on exit:
+
+1. Functions swapped by name (every thread). Libraries call torch's
+initializers three ways: as attributes of
 torch.nn.init (`init.kaiming_uniform_`), as names imported at import time
 (`from torch.nn.init import xavier_uniform_`, as torch.nn.modules.activation
 and .transformer do), and through tables captured at import time
@@ -13,7 +16,20 @@ guarded by a lock, so threads may enter patched() while others run.
 The functions swapped in are copies of fastinit's (same code, own
 identity): unpatch() also finds them where modules imported *while*
 patched captured them, and restores torch's there too, while names bound
-to fastinit.init's own functions are left alone.
+to fastinit.init's own functions are left alone. The initializers that
+model libraries write themselves (timm's trunc_normal_, trunc_normal_tf_,
+variance_scaling_, lecun_normal_: fastinit.libraries) are swapped the same
+way, each for one fastinit kernel call, when the library is imported.
+
+2. Random fills made any other way (the entering thread only): a
+TorchFunctionMode on that thread's mode stack answers `tensor.normal_`,
+`tensor.uniform_`, `torch.randn`, `torch.rand`, `randn_like`, `rand_like`
+and `torch.normal` with fastinit's kernels (fastinit.random_fills). Other
+threads keep torch's.
+
+patched() is meant for model construction and re-initialization, not for
+training loops: dropout, randint, randperm and bernoulli stay torch's, and
+the mode costs every torch call on the thread a little Python.
 """
 
 import contextlib
@@ -24,14 +40,17 @@ import types
 import torch.nn.init as _torch_init
 
 from . import init as _fast_init
+from .libraries import loaded_equivalents
+from .random_fills import RandomFills
 
-_TORCH_FUNCTIONS = {name: getattr(_torch_init, name) for name in _torch_init.__all__}
+_TORCH_EQUIVALENTS = [(getattr(_torch_init, name), getattr(_fast_init, name)) for name in _torch_init.__all__]
 _MAX_TABLE_SIZE = 256  # dicts scanned for captured initializers
 
 _lock = threading.RLock()
 _depth = 0
 _swapped: list[tuple[dict, object, object]] = []  # (namespace, key, torch's function)
-_stand_ins: dict[int, object] = {}  # id(stand-in) -> torch's function
+_stand_ins: dict[int, object] = {}  # id(stand-in) -> torch's or the library's function
+_thread = threading.local()  # .depth, .mode: this thread's RandomFills
 
 
 def _stand_in(function: types.FunctionType) -> types.FunctionType:
@@ -73,18 +92,38 @@ def _swap_everywhere(replacements: dict[int, object], record: bool) -> None:
 
 
 def patch() -> None:
-    """Swap fastinit's initializers in for torch's (nests with unpatch())."""
+    """Swap fastinit's initializers in for torch's and the libraries', and
+    catch this thread's other random fills (nests with unpatch())."""
     global _depth
+    _enter_random_fills()
     with _lock:
         _depth += 1
         if _depth > 1:
             return
         replacements = {}
-        for name, torch_function in _TORCH_FUNCTIONS.items():
-            stand_in = _stand_in(getattr(_fast_init, name))
-            replacements[id(torch_function)] = stand_in
-            _stand_ins[id(stand_in)] = torch_function
+        for original, ours in _TORCH_EQUIVALENTS + loaded_equivalents():
+            stand_in = _stand_in(ours)
+            replacements[id(original)] = stand_in
+            _stand_ins[id(stand_in)] = original
         _swap_everywhere(replacements, record=True)
+
+
+def _enter_random_fills() -> None:
+    depth = getattr(_thread, "depth", 0)
+    if depth == 0:
+        _thread.mode = RandomFills()
+        _thread.mode.__enter__()
+    _thread.depth = depth + 1
+
+
+def _exit_random_fills() -> None:
+    depth = getattr(_thread, "depth", 0)
+    if depth == 0:  # patch() was called on another thread
+        return
+    _thread.depth = depth - 1
+    if depth == 1:
+        mode, _thread.mode = _thread.mode, None
+        mode.__exit__(None, None, None)
 
 
 def unpatch() -> None:
@@ -93,6 +132,7 @@ def unpatch() -> None:
     with _lock:
         if _depth == 0:
             raise RuntimeError("fastinit.unpatch() called without a matching patch()")
+        _exit_random_fills()
         _depth -= 1
         if _depth > 0:
             return
@@ -110,9 +150,10 @@ def is_patched() -> bool:
 
 @contextlib.contextmanager
 def patched():
-    """Within the block, torch.nn.init and every library holding its
-    functions run fastinit's initializers; restored on exit, exception or
-    not. Nests."""
+    """Within the block, torch.nn.init, every library holding its functions
+    and the libraries' own initializers run fastinit's, and so do this
+    thread's tensor.normal_/uniform_ and float random factories; restored on
+    exit, exception or not. Nests."""
     patch()
     try:
         yield

@@ -10,11 +10,11 @@ import scipy.stats
 import torch
 import torch.nn.init as stock
 from torch import nn
-from torch.utils._python_dispatch import TorchDispatchMode
 
 import fastinit
 import fastinit.init as fi
 from conftest import assert_bitwise_equal
+from dispatch_log import OpLog, random_ops_while_building
 from fastinit._ops import using_generator
 from stats import assert_fits
 
@@ -103,44 +103,22 @@ def test_patched_from_threads():
     assert torch.nn.init.uniform_ is ORIGINAL["uniform_"]
 
 
-RANDOM_ATEN = {"uniform_", "normal_", "random_", "bernoulli_", "exponential_", "log_normal_",
-               "cauchy_", "geometric_", "randn", "rand", "randint", "randperm", "normal", "bernoulli"}
-
-
-class _OpLog(TorchDispatchMode):
-    def __init__(self):
-        super().__init__()
-        self.names = []
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        self.names.append(func._schema.name)
-        return func(*args, **(kwargs or {}))
-
-
-def _random_ops_while_building(build):
-    with fastinit.patched(), _OpLog() as log:
-        build()
-    stock_random = [n for n in log.names if n.startswith("aten::") and n.split("::")[1] in RANDOM_ATEN]
-    ours = [n for n in log.names if n.startswith("fastinit::")]
-    return stock_random, ours
-
-
 @pytest.mark.filterwarnings("ignore:enable_nested_tensor")
 def test_transformer_builds_without_stock_random_ops():
-    stock_random, ours = _random_ops_while_building(lambda: nn.Transformer(64, 4, 2, 2, 128))
+    stock_random, ours, _ = random_ops_while_building(lambda: nn.Transformer(64, 4, 2, 2, 128))
     assert stock_random == [] and ours
 
 
 def test_torchvision_resnet_builds_without_stock_random_ops():
     models = pytest.importorskip("torchvision.models")
-    stock_random, ours = _random_ops_while_building(lambda: models.resnet50())
+    stock_random, ours, _ = random_ops_while_building(lambda: models.resnet50())
     assert stock_random == [] and ours
 
 
 def test_transformers_gpt2_builds_without_stock_random_ops():
     transformers = pytest.importorskip("transformers")
     config = transformers.GPT2Config(n_layer=2, n_embd=64, n_head=4, vocab_size=1000, n_positions=64)
-    stock_random, ours = _random_ops_while_building(lambda: transformers.GPT2LMHeadModel(config))
+    stock_random, ours, _ = random_ops_while_building(lambda: transformers.GPT2LMHeadModel(config))
     assert stock_random == [] and ours
 
 
@@ -379,7 +357,7 @@ def test_reset_parameters_writes_like_in_place_ops():
     params = list(model.parameters())
     loss = model(torch.randn(4, 8)).square().sum()
     before = [p._version for p in params]
-    with _OpLog() as log:
+    with OpLog() as log:
         fastinit.reset_parameters(model, rules=rules)
     assert all(p._version > v for p, v in zip(params, before))
     assert all(p.is_leaf and p.grad_fn is None and p.requires_grad for p in params)
