@@ -20,6 +20,7 @@ the single-tensor functions one by one in that order (the RNG contract).
 """
 
 import fnmatch
+import inspect
 import math
 import os
 import warnings
@@ -208,15 +209,17 @@ def _rules_key(rules) -> tuple | None:
     return tuple((key, tuple(spec.items()) if isinstance(spec, dict) else spec) for key, spec in rules.items())
 
 
-def _planned(model: nn.Module, rules, include_buffers: bool):
+def _planned(model: nn.Module, rules, include_buffers: bool, builtin: bool = True):
     """(plan, modules, tensors): the cached plan of `model` if still valid
-    (Note [cached plans]), and the walk it refers to."""
+    (Note [cached plans]), and the walk it refers to. Without `builtin`,
+    only `rules` fill anything (no built-in rules, no reset_parameters, no
+    tensor left unhandled)."""
     signature, modules, tensors = _C.module_tree(model)
-    key = (signature, include_buffers, _rules_key(rules))
+    key = (signature, include_buffers, _rules_key(rules), builtin)
     cached = _PLANS.get(model)
     if cached is not None and cached[0] == key:
         return cached[1], modules, tensors
-    plan = _Plan(model, rules, include_buffers, modules, tensors)
+    plan = _Plan(model, rules, include_buffers, modules, tensors, builtin)
     _PLANS[model] = (key, plan)
     return plan, modules, tensors
 
@@ -226,7 +229,8 @@ class _Plan:
     the walk of _C.module_tree; "reset_module" items name a module's
     position instead."""
 
-    def __init__(self, model: nn.Module, rules, include_buffers: bool, walk_modules: list, walk_tensors: list):
+    def __init__(self, model: nn.Module, rules, include_buffers: bool, walk_modules: list, walk_tensors: list,
+                 builtin: bool = True):
         items: list[tuple[torch.Tensor | nn.Module, Fill]] = []
         self.unhandled: list[str] = []
         self.lazy: list[str] = []
@@ -252,9 +256,9 @@ class _Plan:
                 seen.update(id(t) for _, t in own)
                 continue
             module_rules = _type_rules(module, by_type) if by_type else None
-            if module_rules is None:
+            if module_rules is None and builtin:
                 module_rules = _builtin_rules(module)
-            if module_rules is None and hasattr(module, "reset_parameters") and own:
+            if module_rules is None and builtin and hasattr(module, "reset_parameters") and own:
                 # A custom module: its own reset_parameters, under patched();
                 # name rules still win (their fills run after the call).
                 seen.update(id(t) for _, t in own)
@@ -280,7 +284,7 @@ class _Plan:
                 qualified = _qualify(prefix, name)
                 if any(fnmatch.fnmatchcase(qualified, p) for p in by_name):
                     add(tensor, None, lambda: qualified)
-                else:
+                elif builtin:
                     self.unhandled.append(f"{qualified} ({type(module).__name__})")
 
         position = {id(t): i for i, t in enumerate(walk_tensors) if t is not None}
@@ -387,24 +391,61 @@ def _allocate(nbytes: int, device: torch.device) -> torch.Tensor:
     return torch.empty(nbytes, dtype=torch.uint8, device=device)
 
 
-def materialize(module: nn.Module, device=None, rules: dict | None = None, generator: torch.Generator | None = None) -> nn.Module:
-    """Allocate a model built on the meta device and initialize it in one
-    batched pass.
+_INIT_CHOICES = ("auto", "model", "rules")
+
+
+def own_init(module: nn.Module):
+    """The model's own initialization protocol, as a callable taking the
+    device for buffers, or None: an `init_weights` method, as transformers'
+    PreTrainedModel (which also restores buffers such as rotary `inv_freq`
+    and re-ties tied weights), torchtitan-style models
+    (`init_weights(buffer_device=...)`) and timm's models have."""
+    method = getattr(module, "init_weights", None)
+    if not callable(method):
+        return None
+    try:
+        takes_buffer_device = "buffer_device" in inspect.signature(method).parameters
+    except (TypeError, ValueError):
+        takes_buffer_device = False
+    if takes_buffer_device:
+        return lambda device: method(buffer_device=device)
+    return lambda device: method()
+
+
+def materialize(module: nn.Module, device=None, rules: dict | None = None, generator: torch.Generator | None = None,
+                init: str = "auto") -> nn.Module:
+    """Allocate a model built on the meta device and initialize it.
 
     All parameters and buffers become views into one flat allocation on
     `device` (default: CPU), 64-byte aligned and contiguous; tied tensors stay
     tied. On the CPU the kernel populates the allocation's pages from every
     thread before the fill (FASTINIT_HUGE_PAGES=1 also advises transparent
-    huge pages; see _allocate). Every tensor must be covered by a rule (built-in, `rules`, or the
-    module's own reset_parameters): buffers computed in a module's __init__
-    cannot be recovered from the meta device, so an uncovered one is an error
-    naming it, raised before anything is allocated.
+    huge pages; see _allocate).
+
+    `init` says what fills the tensors:
+
+    - "model": the model's own protocol (`own_init`: transformers'
+      `init_weights()`, torchtitan's `init_weights(buffer_device=device)`,
+      timm's `init_weights()`), run under patched() with `generator` as
+      every fill's default generator, so each of its fills, and the random
+      fills it makes any other way, runs on fastinit's kernels. The protocol
+      is trusted to fill what it owns, buffers included (the fresh
+      allocation reads as zeros where it writes nothing). `rules`, if
+      given, then refill the tensors they name (by name or module type).
+    - "rules": the batched rules (`rules`, the built-in torch.nn rules, a
+      custom module's reset_parameters; see the module docstring). A tensor
+      no rule covers is an error naming it, raised before anything is
+      allocated: a buffer computed in a module's __init__ cannot be
+      recovered from the meta device.
+    - "auto" (default): "model" when the model has a protocol, else "rules".
 
     Sharded models (DTensor parameters, e.g. FSDP2's fully_shard applied on
     the meta device) are allocated with `module.to_empty(device=device)`
     instead, and each rank fills its shards with their slices of the values
     the unsharded model would get (fastinit.sharding).
     """
+    if init not in _INIT_CHOICES:
+        raise ValueError(f"fastinit.materialize: init must be one of {_INIT_CHOICES}, got {init!r}")
     device = torch.device(device if device is not None else "cpu")
     tensors: dict[int, torch.Tensor] = {}
     for _, t in module.named_parameters(remove_duplicate=True):
@@ -415,19 +456,42 @@ def materialize(module: nn.Module, device=None, rules: dict | None = None, gener
     if not_meta:
         raise ValueError("fastinit.materialize expects a model built on the meta device; "
                          f"{len(not_meta)} tensors are on {not_meta[0].device}")
-    dry_run, _, _ = _planned(module, rules, include_buffers=True)
-    if dry_run.unhandled or dry_run.lazy:
-        raise ValueError("fastinit.materialize: no rule fills " + ", ".join(dry_run.unhandled + dry_run.lazy)
-                         + "; pass rules={name or module type: spec} for them")
+    protocol = own_init(module) if init != "rules" else None
+    if init == "model" and protocol is None:
+        raise ValueError(f"fastinit.materialize: init='model' but {type(module).__name__} has no init_weights method; "
+                         "use init='rules'")
+    plan = None
+    if protocol is None:
+        plan, _, _ = _planned(module, rules, include_buffers=True)
+        if plan.unhandled or plan.lazy:
+            raise ValueError("fastinit.materialize: no rule fills " + ", ".join(plan.unhandled + plan.lazy)
+                             + "; pass rules={name or module type: spec} for them")
 
     if any(map(is_dtensor, tensors.values())):
         # Sharded models (FSDP2 fully_shard, DTensor parallelism) keep their
         # own storage bookkeeping: allocate through Module.to_empty, which
         # FSDP2 hooks, and fill each local shard with its slice.
         module.to_empty(device=device)
-        plan, modules, tensors = _planned(module, rules, include_buffers=True)
-        plan.execute(modules, tensors, generator)
+        plan = None  # planned anew for the new tensors
+    else:
+        _allocate_flat(module, tensors, device)
+    if protocol is not None:
+        with patched(), using_generator(generator):
+            protocol(device)
+        if rules:  # they win: refill what they name
+            rules_only, modules, walk = _planned(module, rules, include_buffers=True, builtin=False)
+            rules_only.execute(modules, walk, generator)
         return module
+    if plan is None:
+        plan, modules, walk = _planned(module, rules, include_buffers=True)
+    else:  # the same tree with each tensor replaced in place: the plan holds (Note [cached plans])
+        _, modules, walk = _C.module_tree(module)
+    plan.execute(modules, walk, generator)
+    return module
+
+
+def _allocate_flat(module: nn.Module, tensors: dict[int, torch.Tensor], device: torch.device) -> None:
+    """Replace every tensor of `module` by a view into one flat allocation."""
     offsets, nbytes = {}, 0
     for key, t in tensors.items():
         offsets[key] = nbytes
@@ -443,8 +507,3 @@ def materialize(module: nn.Module, device=None, rules: dict | None = None, gener
             for name, t in store.items():
                 if t is not None and id(t) in replacements:
                     store[name] = replacements[id(t)]
-    # The same tree with each tensor replaced in place: the dry run's plan
-    # holds (Note [cached plans]: positions, not tensors).
-    _, modules, tensors = _C.module_tree(module)
-    dry_run.execute(modules, tensors, generator)
-    return module

@@ -14,7 +14,8 @@ from torch import nn
 import fastinit
 from conftest import assert_bitwise_equal
 from dispatch_log import OpLog, random_ops_while_building, stock_random_ops
-from stats import P_MIN, assert_fits
+from model_compare import assert_like_stock, named_tensors
+from stats import assert_fits
 
 
 # ----------------------------------------------------------- real models
@@ -72,11 +73,6 @@ MODELS = {
 }
 
 
-def _build_seeded(build, seed):
-    torch.manual_seed(seed)
-    return {name: t.detach().clone() for name, t in build().state_dict().items()}
-
-
 @pytest.mark.parametrize("name", MODELS)
 def test_model_builds_without_stock_random_fills(name):
     stock_random, ours, _ = random_ops_while_building(MODELS[name])
@@ -88,22 +84,10 @@ def test_model_builds_without_stock_random_fills(name):
 def test_model_tensors_have_stock_distributions(name):
     """Per tensor: deterministic ones (equal across two stock seeds) equal
     stock's; random ones pass a two-sample KS test against stock's."""
-    build = MODELS[name]
-    first, second = _build_seeded(build, 1), _build_seeded(build, 2)
     with fastinit.patched():
-        ours = _build_seeded(build, 3)
-    assert ours.keys() == first.keys()
-    random_tensors = 0
-    for key, reference in first.items():
-        if not reference.is_floating_point() or torch.equal(reference, second[key]):
-            assert torch.equal(ours[key], reference), f"{name}: {key} differs from stock's"
-            continue
-        if reference.numel() < 64:
-            continue
-        random_tensors += 1
-        p = scipy.stats.ks_2samp(reference.double().flatten().numpy(), ours[key].double().flatten().numpy()).pvalue
-        assert p > P_MIN, f"{name}: {key} p = {p:.3g} against stock construction"
-    assert random_tensors > 0
+        torch.manual_seed(3)
+        ours = named_tensors(MODELS[name]())
+    assert_like_stock(MODELS[name], ours, name)
 
 
 # ---------------------------------------------------- mode and restoration
