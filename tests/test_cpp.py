@@ -12,7 +12,13 @@ import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-CMAKE = shutil.which("cmake")
+# The cmake installed beside this interpreter (pip's, in a virtual
+# environment, whether or not it is activated), else the one on PATH.
+_BESIDE = Path(sys.executable).parent / "cmake"
+CMAKE = str(_BESIDE) if _BESIDE.exists() else shutil.which("cmake")
+# The ctest of the same CMake installation (bare `ctest` on PATH may be
+# another version, e.g. the system's beside a virtual environment's cmake).
+CTEST = str(Path(CMAKE).resolve().with_name("ctest")) if CMAKE else None
 pytestmark = pytest.mark.skipif(CMAKE is None, reason="cmake is not installed")
 
 
@@ -39,8 +45,9 @@ def test_header_and_kernel_unit_tests(tmp_path, sanitized):
     _run([CMAKE, "--build", build, "--parallel", "2"])
     if sanitized:
         assert "libasan" in _run(["ldd", build / "test_kernels"]).stdout
-    result = _run(["ctest", "--test-dir", build, "--output-on-failure"], cwd=build)
-    assert "100% tests passed out of 2" in result.stdout
+    listed = _run([CTEST, "--test-dir", build, "--show-only=json-v1"], cwd=build).stdout
+    assert listed.count('"name"') >= 2, "the header and kernel tests are registered"
+    _run([CTEST, "--test-dir", build, "--output-on-failure"], cwd=build)  # judged by its exit status
 
 
 def _torch_cmake_args():

@@ -326,10 +326,12 @@ def test_cached_plan_follows_the_rules():
     assert torch.all(model[0].weight == 1)
     fastinit.reset_parameters(model, rules={"0.weight": fastinit.Constant(2.0)})
     assert torch.all(model[0].weight == 2)
-    rules = {nn.Linear: {"weight": fastinit.Constant(3.0)}}
-    fastinit.reset_parameters(model, rules=rules)
+    rules = {nn.Linear: {"weight": fastinit.Constant(3.0)}}  # the bias is left alone, with a warning
+    with pytest.warns(UserWarning, match=r"no rule for \['0.bias \(Linear\)'\]"):
+        fastinit.reset_parameters(model, rules=rules)
     rules[nn.Linear]["weight"] = fastinit.Constant(4.0)  # mutated in place
-    fastinit.reset_parameters(model, rules=rules)
+    with pytest.warns(UserWarning, match="no rule for"):
+        fastinit.reset_parameters(model, rules=rules)
     assert torch.all(model[0].weight == 4)
 
 

@@ -69,14 +69,19 @@ def destinations(draw, min_dims=0, max_dims=6, dims=None):
     return tensor, torch.empty(shape, dtype=dtype)
 
 
-def _outcome(fn):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+def _outcome(fn, messages=None):
+    """The exception fn() raises, or None; the warnings it gives are
+    appended to `messages` as (category, text)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         try:
             fn()
             return None
         except Exception as error:  # noqa: BLE001  (compared below)
             return error
+        finally:
+            if messages is not None:
+                messages += [(w.category, str(w.message)) for w in caught]
 
 
 def check(name, tensor, twin, call, support=None, run_stock=True, expect_error=None):
@@ -85,7 +90,8 @@ def check(name, tensor, twin, call, support=None, run_stock=True, expect_error=N
     expect_error says whether fastinit must raise."""
     before = tensor.clone()
     stock = tensor.clone()
-    error = _outcome(lambda: call(fi, tensor, torch.Generator().manual_seed(5)))
+    our_warnings, stock_warnings = [], []
+    error = _outcome(lambda: call(fi, tensor, torch.Generator().manual_seed(5)), our_warnings)
     if not run_stock:
         assert (error is not None) == expect_error, f"{name}: {error!r}"
         if error is not None:
@@ -94,7 +100,7 @@ def check(name, tensor, twin, call, support=None, run_stock=True, expect_error=N
             return
         stock_error = None
     else:
-        stock_error = _outcome(lambda: call(torch.nn.init, stock, torch.Generator().manual_seed(0)))
+        stock_error = _outcome(lambda: call(torch.nn.init, stock, torch.Generator().manual_seed(0)), stock_warnings)
     if error is not None or stock_error is not None:
         if error is not None:
             assert_bitwise_equal(tensor, before)
@@ -104,8 +110,10 @@ def check(name, tensor, twin, call, support=None, run_stock=True, expect_error=N
         assert documented, f"{name}: fastinit {'raised ' + repr(error) if error else 'succeeded'}, " \
                            f"torch {'raised ' + repr(stock_error) if stock_error else 'succeeded'}"
         return
+    if run_stock:  # torch's warnings, no more and no fewer
+        assert our_warnings == stock_warnings, f"{name}: warnings {our_warnings} against torch's {stock_warnings}"
     # The RNG contract: the contiguous twin gets the same bits.
-    call(fi, twin, torch.Generator().manual_seed(5))
+    assert _outcome(lambda: call(fi, twin, torch.Generator().manual_seed(5))) is None
     assert_bitwise_equal(tensor.contiguous(), twin)
     if support is not None and tensor.numel() > 0:
         assert support(tensor), f"{name}: values outside the support: {tensor}"

@@ -12,22 +12,26 @@ import torch.distributed as dist
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
+def _block(marker: str) -> str:
+    """The README's Python block that contains `marker`."""
+    blocks = [b for b in re.findall(r"```python\n(.*?)```", README.read_text(), re.S) if marker in b]
+    assert len(blocks) == 1, marker
+    return blocks[0]
+
+
 def test_readme_examples_run():
-    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
-    assert len(blocks) >= 3
     namespace = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        exec(compile(blocks[0], "README usage", "exec"), namespace)
+        exec(compile(_block("import fastinit.init as init"), "README usage", "exec"), namespace)
         assert namespace["big"][0].weight.device.type == "cpu"
         w, model = torch.empty(64, 64), torch.nn.Sequential(torch.nn.Linear(8, 8))
-        exec(compile(blocks[2], "README mixtures", "exec"), {"w": w, "model": model, "torch": torch, "fastinit": __import__("fastinit")})
+        exec(compile(_block("mixture_(w, d2l)"), "README mixtures", "exec"), {"w": w, "model": model, "torch": torch, "fastinit": __import__("fastinit")})
     assert 0.3 < (w == 0).float().mean() < 0.7
 
 
 def test_readme_sharding_example_runs_on_one_rank():
-    block = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)[1]
-    assert "fully_shard" in block
+    block = _block("fully_shard(model)")
     with tempfile.TemporaryDirectory() as tmp:
         dist.init_process_group("gloo", init_method=f"file://{os.path.join(tmp, 'store')}", rank=0, world_size=1)
         try:
@@ -37,3 +41,14 @@ def test_readme_sharding_example_runs_on_one_rank():
             assert type(weight).__name__ == "DTensor" and weight.to_local().device.type == "cpu"
         finally:
             dist.destroy_process_group()
+
+
+def test_readme_llama_example_runs():
+    import pytest
+
+    pytest.importorskip("transformers")
+    namespace = {"torch": torch, "fastinit": __import__("fastinit")}
+    exec(compile(_block("fastinit.materialize(llama)"), "README llama", "exec"), namespace)
+    llama = namespace["llama"]
+    assert not any(p.is_meta for p in llama.parameters())
+    assert llama.lm_head.weight.std() > 0.01 and torch.all(llama.model.norm.weight == 1)

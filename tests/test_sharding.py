@@ -1,7 +1,9 @@
 """Sharded initialization (fastinit.sharding): on 1, 2 and 4 local processes
 (gloo), every initializer's DTensor result, gathered, equals the unsharded
 result bit for bit, for every placement; FSDP2 models materialized and reset
-on 2 ranks equal the same models on 1."""
+on 2 ranks equal the same models on 1; a torchtitan-style Llama through
+FSDP2, tensor parallelism and both, on 1, 2 and 4 ranks, equals the
+unsharded model."""
 
 import os
 import tempfile
@@ -172,6 +174,75 @@ def _check_partial_is_refused(rank, world_size):
     assert torch.count_nonzero(partial.to_local()) == 0
 
 
+def _titan_layouts(world_size):
+    """(name, mesh for FSDP2 or None, mesh for tensor parallelism or None)
+    of the torchtitan flows on `world_size` ranks."""
+    from torch.distributed.device_mesh import init_device_mesh
+
+    line = init_device_mesh("cpu", (world_size,))
+    grid = init_device_mesh("cpu", (max(world_size // 2, 1), min(world_size, 2)), mesh_dim_names=("dp", "tp"))
+    return [("fsdp2", line, None), ("tp", None, line), ("fsdp2+tp", grid["dp"], grid["tp"])]
+
+
+def _parallelize_titan(model, fsdp_mesh, tp_mesh):
+    from torch.distributed.fsdp import fully_shard
+    from torch.distributed.tensor import Replicate
+    from torch.distributed.tensor.parallel import ColwiseParallel, RowwiseParallel, parallelize_module
+
+    if tp_mesh is not None:
+        parallelize_module(model, tp_mesh, {"tok_embeddings": RowwiseParallel(input_layouts=Replicate()),
+                                            "output": ColwiseParallel()})
+        for block in model.layers.values():
+            parallelize_module(block, tp_mesh, {
+                "attention.wq": ColwiseParallel(), "attention.wk": ColwiseParallel(),
+                "attention.wv": ColwiseParallel(), "attention.wo": RowwiseParallel(),
+                "feed_forward.w1": ColwiseParallel(), "feed_forward.w2": RowwiseParallel(),
+                "feed_forward.w3": ColwiseParallel()})
+    if fsdp_mesh is not None:
+        for block in model.layers.values():
+            fully_shard(block, mesh=fsdp_mesh)
+        fully_shard(model, mesh=fsdp_mesh)
+
+
+def _check_titan_flow(rank, world_size):
+    """torchtitan's flow (meta -> fully_shard and/or parallelize_module ->
+    to_empty -> init_weights(buffer_device=)) under patched(), and the same
+    through materialize: every rank's shards are the slices of the
+    unsharded model's tensors, bit for bit."""
+    import fastinit
+    from titan_llama import TitanArgs, TitanLlama
+
+    args = TitanArgs(dim=32, n_heads=4, hidden=48, vocab_size=64, n_layers=2)
+
+    def plain_flow():
+        with torch.device("meta"):
+            model = TitanLlama(args)
+        model.to_empty(device="cpu")
+        torch.manual_seed(SEED)
+        with fastinit.patched():
+            model.init_weights(buffer_device=torch.device("cpu"))
+        return _full_state(model) | {"freqs": model.freqs.clone()}
+
+    want = plain_flow()
+    for name, fsdp_mesh, tp_mesh in _titan_layouts(world_size):
+        for through_materialize in (False, True):
+            with torch.device("meta"):
+                model = TitanLlama(args)
+            _parallelize_titan(model, fsdp_mesh, tp_mesh)
+            torch.manual_seed(SEED)
+            if through_materialize:
+                fastinit.materialize(model)
+            else:
+                model.to_empty(device="cpu")
+                with fastinit.patched():
+                    model.init_weights(buffer_device=torch.device("cpu"))
+            got = _full_state(model) | {"freqs": model.freqs}
+            assert got.keys() == want.keys()
+            for key in want:
+                assert torch.equal(got[key], want[key]), \
+                    f"{name} ({'materialize' if through_materialize else 'patched'}): {key} differs on rank {rank}"
+
+
 def _worker(rank, world_size, store_path, checks, errors):
     exit_code = 0
     try:
@@ -221,6 +292,11 @@ def test_initializers_match_unsharded(world_size):
 @pytest.mark.parametrize("world_size", [1, 2])
 def test_fsdp2_materialize_and_reset_match_one_process(world_size):
     _run(world_size, _check_fsdp)
+
+
+@pytest.mark.parametrize("world_size", [1, 2, 4])
+def test_torchtitan_flow_matches_one_process(world_size):
+    _run(world_size, _check_titan_flow)
 
 
 def test_tensor_parallel_materialize_and_partial_refusal():

@@ -1,0 +1,113 @@
+"""Building real model shapes three ways, each in a fresh process: stock,
+under fastinit.patched(), and on the meta device + fastinit.materialize();
+beside them the allocate-and-zero floor for the same bytes and every
+step's peak RSS.
+
+    python benchmarks/real_models.py [--only llama bert] [--repeat 1] [--small]
+
+Models (configs only, no weights): transformers' Llama-3.2-3B shape in
+bfloat16 and float32, BERT-base and T5-base; timm's vit_large_patch16_224
+and convnext_base. `--small` builds tiny models of the same code (a smoke
+test). Ratios are of medians over `--repeat` fresh processes per step.
+"""
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+
+CASES = [  # (model name in fastinit.bench.models.REAL_MODELS, dtype)
+    ("llama-3.2-3b", "bfloat16"),
+    ("llama-3.2-3b", "float32"),
+    ("vit_large_patch16_224", "float32"),
+    ("convnext_base", "float32"),
+    ("bert-base", "float32"),
+    ("t5-base", "float32"),
+]
+
+STEPS = {
+    "stock": "model = real_model(NAME, SMALL)",
+    "patched": "with fastinit.patched():\n    model = real_model(NAME, SMALL)",
+    "materialize": "model = materialize_or_none(real_model(NAME, SMALL, device='meta'))",
+    "floor": "flat = fastinit.model._allocate(NBYTES, torch.device('cpu')); flat.zero_()",
+}
+
+TEMPLATE = """
+import resource, time, json, warnings, torch, fastinit
+from fastinit.bench.models import real_model
+warnings.simplefilter("ignore")
+NAME, SMALL = {name!r}, {small!r}
+torch.set_default_dtype(torch.{dtype})
+meta = real_model(NAME, SMALL, device='meta')
+unique = {{id(t): t for t in list(meta.parameters()) + list(meta.buffers())}}
+NBYTES = sum(t.numel() * t.element_size() for t in unique.values())
+del meta, unique
+refused = None
+
+
+def materialize_or_none(model):
+    global refused
+    try:
+        return fastinit.materialize(model)
+    except ValueError as e:  # no init protocol and a tensor no rule covers
+        refused = str(e).split(";")[0]
+before_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+start = time.perf_counter()
+{step}
+seconds = time.perf_counter() - start
+print(json.dumps({{"seconds": seconds, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                   "rss_before_mb": before_mb, "bytes": NBYTES, "refused": refused}}))
+"""
+
+
+def run(name: str, dtype: str, step: str, small: bool) -> dict:
+    code = TEMPLATE.format(name=name, dtype=dtype, step=STEPS[step], small=small)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"{name} {dtype} {step} failed:\n{result.stderr[-3000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--only", nargs="+", default=None, help="model names (substrings) to run")
+    parser.add_argument("--repeat", type=int, default=1, help="fresh processes per step")
+    parser.add_argument("--small", action="store_true", help="tiny models of the same code (smoke test)")
+    args = parser.parse_args(argv)
+
+    from fastinit.bench.models import library_available
+
+    cases = [(n, d) for n, d in CASES if args.only is None or any(o in n for o in args.only)]
+    print(f"fresh process per step, median of {args.repeat}; floor = one flat allocation of the same bytes + "
+          "zero_(); peak RSS includes ~0.7 GB that importing torch takes\n")
+    print("| model | dtype | GB | stock s | patched s | materialize s | floor s | stock ÷ patched | "
+          "stock ÷ materialize | patched ÷ floor | materialize ÷ floor | peak RSS GB stock / patched / materialize |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    notes = []
+    for name, dtype in cases:
+        if not library_available(name):
+            print(f"| {name} | {dtype} | skipped: its library is not installed |")
+            continue
+        samples = {step: [run(name, dtype, step, args.small) for _ in range(args.repeat)] for step in STEPS}
+        t = {step: statistics.median(s["seconds"] for s in runs) for step, runs in samples.items()}
+        rss = {step: statistics.median(s["peak_rss_mb"] for s in runs) / 1024 for step, runs in samples.items()}
+        gb = samples["floor"][0]["bytes"] / 1e9
+        refused = samples["materialize"][0]["refused"]
+        m = "refused¹" if refused else f"{t['materialize']:.2f}"
+        stock_over_m = "–" if refused else f"{t['stock'] / t['materialize']:.1f}×"
+        m_over_floor = "–" if refused else f"{t['materialize'] / t['floor']:.2f}"
+        print(f"| {name} | {dtype} | {gb:.2f} | {t['stock']:.2f} | {t['patched']:.2f} | {m} | "
+              f"{t['floor']:.2f} | {t['stock'] / t['patched']:.1f}× | {stock_over_m} | "
+              f"{t['patched'] / t['floor']:.2f} | {m_over_floor} | "
+              f"{rss['stock']:.1f} / {rss['patched']:.1f} / {rss['materialize']:.1f} |", flush=True)
+        if refused:
+            notes.append(f"¹ {name}: {refused[:240]}")
+    for note in notes:
+        print("\n" + note)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
