@@ -4,7 +4,7 @@
     FASTINIT_BENCH_SET=full pytest benchmarks ...          # every case
     pytest-benchmark compare run1.json run2.json           # compare runs
 
-Each case is benchmarked three ways (stock, fastinit, roofline), grouped by
+Each case is benchmarked three ways (stock, fastinit, reference), grouped by
 case so the report shows them side by side. On CUDA the callables are
 followed by torch.cuda.synchronize().
 """
@@ -32,13 +32,13 @@ def _synchronized(fn):
     return run
 
 
-@pytest.mark.parametrize("which", ["stock", "fastinit", "roofline"])
+@pytest.mark.parametrize("which", ["stock", "fastinit", "reference"])
 @pytest.mark.parametrize("case", CASES, ids=[f"{c.name}[{c.size}]" for c in CASES])
 def test_case(benchmark, case, which):
     if DEVICE == "cuda" and not torch.cuda.is_available():
         pytest.skip("no GPU")
-    stock_fn, fast_fn, roofline_fn, nbytes = case.setup()
-    fn = {"stock": stock_fn, "fastinit": fast_fn, "roofline": roofline_fn}[which]
+    stock_fn, fast_fn, reference_fn, nbytes = case.setup()
+    fn = {"stock": stock_fn, "fastinit": fast_fn, "reference": reference_fn}[which]
     benchmark.group = f"{case.name} [{case.size}]"
     benchmark.extra_info.update(bytes=nbytes, calls=case.calls)
     benchmark.pedantic(_synchronized(fn), rounds=5, warmup_rounds=1)

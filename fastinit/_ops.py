@@ -46,8 +46,19 @@ def using_generator(generator: torch.Generator | None):
         _default_generator.reset(token)
 
 
+# Dynamo traces ContextVar.get from torch 2.14 on. With older torch a
+# compiled call takes generator=None as torch's default generator, ignoring
+# using_generator() (which only reset_parameters/materialize set, around
+# eager code).
+_TRACES_CONTEXT_VARIABLES = tuple(int(part) for part in torch.__version__.split(".")[:2]) >= (2, 14)
+
+
 def resolve_generator(generator: torch.Generator | None) -> torch.Generator | None:
-    return generator if generator is not None else _default_generator.get()
+    if generator is not None:
+        return generator
+    if not _TRACES_CONTEXT_VARIABLES and torch.compiler.is_compiling():
+        return None
+    return _default_generator.get()
 
 
 def draw_seeds(generator: torch.Generator | None, count: int) -> list[int]:

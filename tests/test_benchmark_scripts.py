@@ -33,3 +33,29 @@ def test_gpt2_xl_table():
     out = _run("gpt2_xl.py", "--layers", "1", "--width", "64", "--repeat", "1")
     for step in ("stock construction", "materialize", "allocate + zero floor", "fastinit.reset_parameters (warm)"):
         assert f"| {step} |" in out, out
+
+
+def test_real_models_table():
+    import pytest
+
+    pytest.importorskip("transformers")
+    out = _run("real_models.py", "--small", "--only", "bert-base")
+    assert "| bert-base | float32 |" in out and "refused" not in out, out
+
+
+def test_report_names_cases_in_plain_lines_and_writes_its_files(tmp_path):
+    import json
+
+    import pytest
+
+    pytest.importorskip("matplotlib")
+    completed = subprocess.run([sys.executable, "-m", "fastinit.bench", "--quick", "--repeat", "2", "--only",
+                                "uniform_", "reset", "--out", str(tmp_path)], capture_output=True, text=True,
+                               timeout=600)
+    assert completed.returncode == 0, completed.stderr
+    assert "[1/2] uniform_ [medium]" in completed.stderr and "\r" not in completed.stderr
+    assert "| reference ÷ fastinit time (best) |" in completed.stdout
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert [r["reference_name"] for r in report["results"]] == ["fill_(1.0)", "fill_(1.0) per tensor"]
+    assert all(r["fastinit"]["min"] <= r["fastinit"]["median"] for r in report["results"])
+    assert (tmp_path / "report.png").stat().st_size > 10_000

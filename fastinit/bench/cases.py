@@ -1,5 +1,6 @@
-"""The benchmark cases: stock torch.nn.init against fastinit, each with the
-fill_(1.0) roofline of the same bytes, shared by `python -m fastinit.bench`
+"""The benchmark cases: stock torch.nn.init against fastinit, each with a
+reference of the same bytes (fill_(1.0) for fills; allocate-and-zero for
+builds), shared by `python -m fastinit.bench`
 and the pytest-benchmark suite in benchmarks/."""
 
 import math
@@ -20,21 +21,35 @@ SIZES = {"small": (64, 64), "medium": (1024, 1024), "huge": (8192, 8192)}
 
 @dataclass
 class Case:
-    """One comparison. `setup()` returns (stock, fastinit, roofline) callables
-    and the bytes one call writes; each callable runs the operation once
-    (`calls` times for per-call cases)."""
+    """One comparison. `setup()` returns (stock, fastinit, reference)
+    callables and the bytes one call writes; each callable runs the
+    operation once (`calls` times for per-call cases). `reference` names
+    what the reference callable does."""
 
     name: str
     size: str
     setup: Callable
     calls: int = 1
     groups: tuple = field(default_factory=tuple)  # "default", "quick", "full"
+    reference: str = "fill_(1.0)"
+
+
+# The reference a fill is compared with: on the CPU fill_(1.0) of the same
+# bytes (the write roofline: zero pages would write faster); on a GPU a
+# device-to-device copy of the same bytes (it reads them too, so a fill can
+# beat it).
+REFERENCES = {"cpu": "fill_(1.0)", "cuda": "copy_ (device to device)"}
 
 
 def tensor_case(name, size, dtype, device, stock_fn, fast_fn, groups):
     def setup():
         tensor = torch.empty(SIZES[size], dtype=dtype, device=device)
         calls = 200 if size == "small" else 1
+        if device == "cuda":
+            source = torch.ones_like(tensor)
+            reference = lambda t: t.copy_(source)  # noqa: E731
+        else:
+            reference = lambda t: t.fill_(1.0)  # noqa: E731
 
         def repeat(fn):
             def run():
@@ -43,9 +58,9 @@ def tensor_case(name, size, dtype, device, stock_fn, fast_fn, groups):
 
             return run
 
-        return repeat(stock_fn), repeat(fast_fn), repeat(lambda t: t.fill_(1.0)), tensor.numel() * tensor.element_size() * calls
+        return repeat(stock_fn), repeat(fast_fn), repeat(reference), tensor.numel() * tensor.element_size() * calls
 
-    return Case(f"{name}", size, setup, 200 if size == "small" else 1, groups)
+    return Case(f"{name}", size, setup, 200 if size == "small" else 1, groups, REFERENCES.get(device, "fill_(1.0)"))
 
 
 INITIALIZERS = {
@@ -104,7 +119,7 @@ def _many_linears_case(device, groups):
         nbytes = sum(p.numel() * 4 for p in model.parameters())
         return stock_reset, lambda: fastinit.reset_parameters(model), lambda: [p.detach().fill_(1.0) for p in model.parameters()], nbytes
 
-    return Case("reset 1000 x Linear(64,64)", "2000 tensors", setup, 1, groups)
+    return Case("reset 1000 x Linear(64,64)", "2000 tensors", setup, 1, groups, "fill_(1.0) per tensor")
 
 
 def _model_case(layers, width, label, groups):
@@ -120,7 +135,7 @@ def _model_case(layers, width, label, groups):
         return (lambda: gpt2_like(layers, width), lambda: fastinit.materialize(gpt2_like(layers, width, device="meta")),
                 floor, nbytes)
 
-    return Case(f"build GPT-2 {label} (materialize)", f"{layers}x{width}", setup, 1, groups)
+    return Case(f"build GPT-2 {label} (materialize)", f"{layers}x{width}", setup, 1, groups, "allocate + zero_")
 
 
 def _patched_model_case(layers, width, label, groups):
@@ -133,7 +148,7 @@ def _patched_model_case(layers, width, label, groups):
 
         return (lambda: gpt2_like(layers, width), patched_build, lambda: torch.zeros(nbytes // 4), nbytes)
 
-    return Case(f"build GPT-2 {label} (patched)", f"{layers}x{width}", setup, 1, groups)
+    return Case(f"build GPT-2 {label} (patched)", f"{layers}x{width}", setup, 1, groups, "torch.zeros")
 
 
 def all_cases(device: str = "cpu", dtype: torch.dtype = torch.float32) -> list[Case]:

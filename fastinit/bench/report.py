@@ -1,5 +1,6 @@
 """fastinit's benchmark report: stock torch.nn.init against fastinit, with
-the fill_(1.0) roofline of the same bytes measured in the same run.
+a reference of the same bytes (fill_(1.0) for fills, allocate-and-zero for
+model builds) measured in the same rounds.
 
     python -m fastinit.bench [--quick | --full] [--device cpu|cuda]
         [--dtype float32|bfloat16|float16|float64] [--threads N]
@@ -70,22 +71,30 @@ def median_seconds(fn, repeat: int = 5, device: str = "cpu") -> float:
 
 
 def measure(case, repeat: int, device: str) -> dict:
-    """Warm-up, then `repeat` rounds of (roofline, stock, fastinit), so that
-    all three see the same machine state; medians and min/max."""
-    stock_fn, fast_fn, roofline_fn, nbytes = case.setup()
+    """A warm-up, then `repeat` interleaved rounds of (reference, stock,
+    fastinit), so that all three see the same machine state. Keeps the
+    median and the best of each; ratios from both (the best is what a quiet
+    machine gives, the median what this one gave); rounds slower than twice
+    the best count as outliers."""
+    stock_fn, fast_fn, reference_fn, nbytes = case.setup()
     time_one = _timer(device)
-    for fn in (roofline_fn, stock_fn, fast_fn):
+    for fn in (reference_fn, stock_fn, fast_fn):
         fn()
-    times = {"roofline": [], "stock": [], "fastinit": []}
+    times = {"reference": [], "stock": [], "fastinit": []}
     for _ in range(repeat):
-        for key, fn in (("roofline", roofline_fn), ("stock", stock_fn), ("fastinit", fast_fn)):
+        for key, fn in (("reference", reference_fn), ("stock", stock_fn), ("fastinit", fast_fn)):
             times[key].append(time_one(fn))
-    result = {"case": case.name, "size": case.size, "bytes": nbytes, "calls": case.calls}
+    result = {"case": case.name, "size": case.size, "bytes": nbytes, "calls": case.calls,
+              "reference_name": case.reference}
     for key, samples in times.items():
-        result[key] = {"median": statistics.median(samples), "min": min(samples), "max": max(samples)}
+        best = min(samples)
+        result[key] = {"median": statistics.median(samples), "min": best, "max": max(samples),
+                       "outliers": sum(t > 2 * best for t in samples)}
     result["speedup"] = result["stock"]["median"] / result["fastinit"]["median"]
+    result["speedup_best"] = result["stock"]["min"] / result["fastinit"]["min"]
     result["fastinit_gbps"] = nbytes / result["fastinit"]["median"] / 1e9
-    result["roofline_fraction"] = result["roofline"]["median"] / result["fastinit"]["median"]
+    result["of_reference"] = result["reference"]["median"] / result["fastinit"]["median"]
+    result["of_reference_best"] = result["reference"]["min"] / result["fastinit"]["min"]
     return result
 
 
@@ -99,14 +108,18 @@ def _ms(seconds: float, calls: int) -> str:
 
 def table(results: list[dict]) -> str:
     lines = [
-        "| case | size | stock | fastinit | speedup | fastinit GB/s | roofline | fraction of roofline |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        "| case | size | stock | fastinit (best) | speedup (best) | fastinit GB/s | reference | reference time "
+        "| reference ÷ fastinit time (best) | outlier rounds |",
+        "|---|---|---:|---:|---:|---:|---|---:|---:|---:|",
     ]
     for r in results:
+        outliers = r["stock"]["outliers"] + r["fastinit"]["outliers"] + r["reference"]["outliers"]
         lines.append(
             f"| {r['case']} | {r['size']} | {_ms(r['stock']['median'], r['calls'])} | "
-            f"{_ms(r['fastinit']['median'], r['calls'])} | {r['speedup']:.1f}× | {r['fastinit_gbps']:.2f} | "
-            f"{_ms(r['roofline']['median'], r['calls'])} | {r['roofline_fraction']:.2f} |"
+            f"{_ms(r['fastinit']['median'], r['calls'])} ({_ms(r['fastinit']['min'], r['calls'])}) | "
+            f"{r['speedup']:.1f}× ({r['speedup_best']:.1f}×) | {r['fastinit_gbps']:.2f} | {r['reference_name']} | "
+            f"{_ms(r['reference']['median'], r['calls'])} | {r['of_reference']:.2f} ({r['of_reference_best']:.2f}) | "
+            f"{outliers} |"
         )
     return "\n".join(lines)
 
@@ -124,34 +137,68 @@ def compare(old: dict, new: dict) -> str:
     return "\n".join(lines)
 
 
+def _times_label(value: float) -> str:
+    return f"{value:.0f}×" if value >= 10 else f"{value:.1f}×" if value >= 1 else f"{value:.2f}×"
+
+
 def chart(results: list[dict], path: Path, title: str) -> None:
+    """Two panels with every bar labelled: the speedup over stock (log
+    scale, ticks as 1×, 10×, 100×) and the reference's time over
+    fastinit's (log scale too, so small and large values both show; 1 =
+    as fast as the reference)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
 
     labels = [f"{r['case']} [{r['size']}]" for r in results]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 0.42 * len(results) + 1.8), sharey=True)
-    y = range(len(results))
-    left.barh(y, [r["speedup"] for r in results], color="#3b7dd8")
-    left.set_xscale("log")
-    left.set_xlabel("speedup over stock torch.nn.init (log)")
-    left.axvline(1.0, color="black", linewidth=0.8)
-    left.set_yticks(list(y), labels)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(14, 0.45 * len(results) + 2.2), sharey=True)
+    y = list(range(len(results)))
+    panels = ((left, "speedup", "#3b7dd8", "speedup over stock torch.nn.init (median of rounds)"),
+              (right, "of_reference", "#e07b39", "reference time ÷ fastinit time (reference per row, in brackets)"))
+    for axis, key, color, xlabel in panels:
+        values = [r[key] for r in results]
+        axis.barh(y, values, color=color)
+        axis.set_xscale("log")
+        axis.set_xlim(min(min(values) / 2, 0.5), max(max(values) * 3, 2))
+        axis.xaxis.set_major_formatter(FuncFormatter(lambda v, _: _times_label(v)))
+        axis.axvline(1.0, color="black", linewidth=0.8)
+        axis.set_xlabel(xlabel)
+        for row, value in zip(y, values):
+            axis.text(value * 1.08, row, _times_label(value), va="center", fontsize=8)
+    right.set_yticks(y, [f"[{r['reference_name']}]" for r in results], fontsize=7)
+    right.tick_params(axis="y", labelleft=False, labelright=True)
+    left.set_yticks(y, labels)
     left.invert_yaxis()
-    right.barh(y, [r["roofline_fraction"] for r in results], color="#e07b39")
-    right.set_xlabel("fraction of the roofline (fill_ of the same bytes)")
-    right.axvline(1.0, color="black", linewidth=0.8)
-    fig.suptitle(title, fontsize=10)
+    fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
+def _progress(cases: list):
+    """The cases, with a progress bar naming the current case on a
+    terminal, and one plain line per case otherwise (a log file)."""
+    if sys.stderr.isatty():
+        from tqdm import tqdm
+
+        bar = tqdm(cases, desc="fastinit.bench", unit="case", file=sys.stderr)
+        for case in bar:
+            bar.set_postfix_str(f"{case.name} [{case.size}]")
+            yield case
+    else:
+        for index, case in enumerate(cases, 1):
+            print(f"[{index}/{len(cases)}] {case.name} [{case.size}]", file=sys.stderr, flush=True)
+            yield case
+
+
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="fastinit-bench", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="fastinit-bench", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--quick", action="store_true", help="a < 30 s subset")
+    mode.add_argument("--quick", action="store_true",
+                      help="a few-second subset: medium sizes, per call, orthogonal, reset")
     mode.add_argument("--full", action="store_true", help="every case, including GPT-2 XL")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16", "float64"])
@@ -175,21 +222,18 @@ def main(argv=None) -> int:
     if args.only:
         cases = [c for c in cases if any(o in c.name for o in args.only)]
 
-    from tqdm import tqdm
-
     info = machine()
     started = time.perf_counter()
-    results = []
-    for case in tqdm(cases, desc="fastinit.bench", unit="case", file=sys.stderr):
-        results.append(measure(case, args.repeat, args.device))
+    results = [measure(case, args.repeat, args.device) for case in _progress(cases)]
     elapsed = time.perf_counter() - started
 
     header = (f"machine: {info['cpu']}; {info['threads']} threads; torch {info['torch']}; "
               f"fastinit CPU kernels: {info['cpu_kernels']}" + (f"; GPU: {info['gpu']}" if "gpu" in info else ""))
     print(header)
     print(f"device {args.device}, dtype {args.dtype}, warm memory (tensors allocated and touched before "
-          f"timing; the build cases allocate fresh memory), median of {args.repeat} after a warm-up; "
-          f"roofline = fill_(1.0) of the same bytes (for builds: allocate + zero)\n")
+          f"timing; the build cases allocate fresh memory); a warm-up, then {args.repeat} interleaved rounds of "
+          "reference, stock and fastinit: medians, with the best round in brackets; an outlier round took more "
+          "than twice the best\n")
     print(table(results))
     print(f"\n{len(results)} cases in {elapsed:.0f} s")
 
@@ -198,7 +242,8 @@ def main(argv=None) -> int:
     report = {"machine": info, "device": args.device, "dtype": args.dtype, "repeat": args.repeat,
               "mode": group, "seconds": elapsed, "results": results}
     (out / "report.json").write_text(json.dumps(report, indent=2))
-    chart(results, out / "report.png", header)
+    chart(results, out / "report.png", f"{header}\n{args.device}, {args.dtype}, huge = 8192x8192, "
+          f"medium = 1024x1024, small = 64x64 (per call); median of {args.repeat} interleaved rounds")
     print(f"wrote {out / 'report.json'} and {out / 'report.png'}")
     if args.compare:
         print("\n" + compare(json.loads(Path(args.compare).read_text()), report))
