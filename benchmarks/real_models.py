@@ -7,7 +7,8 @@ step's peak RSS.
 
 Models (configs only, no weights): transformers' Llama-3.2-3B shape in
 bfloat16 and float32, BERT-base and T5-base; timm's vit_large_patch16_224
-and convnext_base. `--small` builds tiny models of the same code (a smoke
+and convnext_base. materialize runs each model's own init_weights (ConvNeXt
+has none: it gets rules restating timm's init, materialize_rules). `--small` builds tiny models of the same code (a smoke
 test). Ratios are of medians over `--repeat` fresh processes per step.
 """
 
@@ -29,13 +30,13 @@ CASES = [  # (model name in fastinit.bench.models.REAL_MODELS, dtype)
 STEPS = {
     "stock": "model = real_model(NAME, SMALL)",
     "patched": "with fastinit.patched():\n    model = real_model(NAME, SMALL)",
-    "materialize": "model = materialize_or_none(real_model(NAME, SMALL, device='meta'))",
+    "materialize": "model = materialize_or_none(real_model(NAME, SMALL, device='meta'), materialize_rules(NAME))",
     "floor": "flat = fastinit.model._allocate(NBYTES, torch.device('cpu')); flat.zero_()",
 }
 
 TEMPLATE = """
 import resource, time, json, warnings, torch, fastinit
-from fastinit.bench.models import real_model
+from fastinit.bench.models import materialize_rules, real_model
 warnings.simplefilter("ignore")
 NAME, SMALL = {name!r}, {small!r}
 torch.set_default_dtype(torch.{dtype})
@@ -46,10 +47,10 @@ del meta, unique
 refused = None
 
 
-def materialize_or_none(model):
+def materialize_or_none(model, rules):
     global refused
     try:
-        return fastinit.materialize(model)
+        return fastinit.materialize(model, rules=rules)
     except ValueError as e:  # no init protocol and a tensor no rule covers
         refused = str(e).split(";")[0]
 before_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

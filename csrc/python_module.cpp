@@ -20,6 +20,7 @@
 #include <torch/csrc/autograd/variable.h>
 #include <torch/extension.h>
 
+#include "python/holders.h"
 #include "seeds.h"
 
 namespace py = pybind11;
@@ -177,12 +178,12 @@ void mixture_batch(const Tensors& tensors, const Ints& seeds, const Ints& counts
 //
 // Note [populated allocations]
 // ~~~~~~~~~~~~~~~~~~~~~~~~~~~~
-// Fresh memory costs a page fault per 4 KiB page on first touch; on our
-// machines that runs at 1–3 GB/s, slower than generating the values. Asking
+// Fresh memory costs a page fault per 4 KiB page on first touch; on 2-vCPU
+// EPYC VMs that runs at 1–3 GB/s, slower than generating the values. Asking
 // the kernel to populate the pages (madvise MADV_POPULATE_WRITE, Linux 5.14)
 // skips the fault path: done in 64 MiB pieces from every thread it ran at
-// 3.7–4.4 GB/s against 1.7–2.7 GB/s for touching pages from two threads
-// (session 3, a 2-core Zen 3). Huge pages populate at up to 14 GB/s but
+// 3.7–4.4 GB/s against 1.7–2.7 GB/s for touching pages from two threads on
+// a 2-core Zen 3. Huge pages populate at up to 14 GB/s but
 // erratically (1–14 GB/s, as the kernel compacts memory), so they stay
 // opt-in. Where the kernel refuses the advice, the fill faults the pages in.
 at::Tensor empty_flat(int64_t nbytes, bool advise_huge_pages) {
@@ -306,6 +307,8 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("empty_flat", &fastinit::empty_flat, py::arg("nbytes"), py::arg("advise_huge_pages"),
         py::call_guard<py::gil_scoped_release>());
   m.def("module_tree", &fastinit::module_tree, py::arg("root"));
+  m.def("find_holders", &fastinit::find_holders, py::arg("objects"), py::arg("targets"),
+        py::arg("max_table_size"));
   m.def("set_default_generator_variable", &fastinit::set_default_generator_variable);
   using fastinit::fill_one;
   m.def("fill_uniform", [](const at::Tensor& t, const py::object& g, double a, double b) {

@@ -39,6 +39,7 @@ import types
 
 import torch.nn.init as _torch_init
 
+from . import _C
 from . import init as _fast_init
 from .libraries import loaded_equivalents
 from .random_fills import RandomFills
@@ -49,7 +50,7 @@ _MAX_TABLE_SIZE = 256  # dicts scanned for captured initializers
 _lock = threading.RLock()
 _depth = 0
 _swapped: list[tuple[dict, object, object]] = []  # (namespace, key, torch's function)
-_stand_ins: dict[int, object] = {}  # id(stand-in) -> torch's or the library's function
+_stand_ins: dict[int, tuple] = {}  # id(stand-in) -> (stand-in, torch's or the library's function)
 _thread = threading.local()  # .depth, .mode: this thread's RandomFills
 
 
@@ -66,29 +67,20 @@ def _stand_in(function: types.FunctionType) -> types.FunctionType:
     return copy
 
 
-def _namespaces():
-    """Every loaded module's namespace and the small dicts inside it."""
-    for name, module in list(sys.modules.items()):
-        if module is None or name == "fastinit" or name.startswith("fastinit."):
-            continue
-        try:
-            namespace = vars(module)
-        except TypeError:
-            continue
-        yield namespace
-        for value in list(namespace.values()):
-            if type(value) is dict and len(value) <= _MAX_TABLE_SIZE:
-                yield value
+def _loaded_modules() -> list:
+    """Every loaded module but fastinit's own."""
+    return [module for name, module in list(sys.modules.items())
+            if module is not None and name != "fastinit" and not name.startswith("fastinit.")]
 
 
-def _swap_everywhere(replacements: dict[int, object], record: bool) -> None:
-    for namespace in _namespaces():
-        for key, value in list(namespace.items()):
-            replacement = replacements.get(id(value))
-            if replacement is not None:
-                if record:
-                    _swapped.append((namespace, key, value))
-                namespace[key] = replacement
+def _swap_everywhere(replacements: dict[int, object], originals: list, record: bool) -> None:
+    """Replace each of `originals` by replacements[id(original)] in every
+    loaded module's namespace and the small dicts in it (Note [finding
+    holders] in csrc/python/holders.cpp)."""
+    for namespace, key, value in _C.find_holders(_loaded_modules(), originals, _MAX_TABLE_SIZE):
+        if record:
+            _swapped.append((namespace, key, value))
+        namespace[key] = replacements[id(value)]
 
 
 def patch() -> None:
@@ -100,12 +92,13 @@ def patch() -> None:
         _depth += 1
         if _depth > 1:
             return
-        replacements = {}
+        replacements, originals = {}, []
         for original, ours in _TORCH_EQUIVALENTS + loaded_equivalents():
             stand_in = _stand_in(ours)
             replacements[id(original)] = stand_in
-            _stand_ins[id(stand_in)] = original
-        _swap_everywhere(replacements, record=True)
+            originals.append(original)
+            _stand_ins[id(stand_in)] = (stand_in, original)
+        _swap_everywhere(replacements, originals, record=True)
 
 
 def _enter_random_fills() -> None:
@@ -140,7 +133,8 @@ def unpatch() -> None:
             namespace[key] = torch_function
         _swapped.clear()
         # Names captured while patched (modules imported inside patched()).
-        _swap_everywhere(dict(_stand_ins), record=False)
+        _swap_everywhere({key: original for key, (_, original) in _stand_ins.items()},
+                         [stand_in for stand_in, _ in _stand_ins.values()], record=False)
         _stand_ins.clear()
 
 

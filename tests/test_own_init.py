@@ -161,3 +161,18 @@ def test_models_without_a_protocol_keep_the_rules():
     fastinit.reset_parameters(reference, generator=torch.Generator().manual_seed(1))
     for a, b in zip(model.parameters(), reference.parameters()):
         assert_bitwise_equal(a.detach(), b.detach())
+
+
+def test_timm_convnext_has_no_protocol_and_its_rules_restate_timms_init():
+    timm = pytest.importorskip("timm")
+    from fastinit.bench.models import materialize_rules
+
+    def build():
+        return timm.create_model("convnext_base", pretrained=False, depths=(1, 1, 1, 1), dims=(16, 32, 64, 128))
+
+    with pytest.raises(ValueError, match=r"no rule fills stages\.0\.blocks\.0\.gamma \(ConvNeXtBlock\)"):
+        fastinit.materialize(_on_meta(build))
+    model = _on_meta(build)
+    torch.manual_seed(4)
+    fastinit.materialize(model, rules=materialize_rules("convnext_base"))
+    assert_like_stock(build, named_tensors(model), "timm-convnext")

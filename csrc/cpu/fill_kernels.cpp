@@ -173,10 +173,10 @@ class FillPlan {
       // A large fill is not split into one equal share per thread: each
       // thread claims kClaimChunks chunks at a time from a shared counter
       // until none is left, so a core that runs slower (a busy host, a
-      // sibling hyperthread) fills less instead of holding up the rest. On
-      // our 2-vCPU VMs this took 6% off the median of a 64 Mi-element
-      // uniform_ (session 5). Values do not depend on which thread fills a
-      // chunk.
+      // sibling hyperthread) fills less instead of holding up the rest (on
+      // a 2-vCPU Zen 3 VM whose vCPUs run at different speeds from moment
+      // to moment, 6% off the median of a 64 Mi-element uniform_). Values
+      // do not depend on which thread fills a chunk.
       std::atomic<int64_t> next_chunk{0};
       at::parallel_for(0, at::get_num_threads(), 1, [&](int64_t, int64_t) {
         for (int64_t first = next_chunk.fetch_add(kClaimChunks, std::memory_order_relaxed);

@@ -65,6 +65,19 @@ def _timm(name: str, **small_kwargs):
     return build
 
 
+def materialize_rules(name: str) -> dict | None:
+    """The rules `materialize` needs for a model without an init protocol:
+    timm's ConvNeXt initializes in __init__ (its module-level _init_weights:
+    convolutions and linears from a truncated normal of std 0.02 with zero
+    biases; layer scales gamma = 1e-6), which these rules restate."""
+    if name != "convnext_base":
+        return None
+    import fastinit
+
+    weights = {"weight": fastinit.TruncNormal(std=0.02), "bias": fastinit.Constant(0.0)}
+    return {nn.Conv2d: weights, nn.Linear: weights, "*.gamma": fastinit.Constant(1e-6)}
+
+
 REAL_MODELS = {
     "llama-3.2-3b": ("transformers", _llama_3_2_3b),
     "vit_large_patch16_224": ("timm", _timm("vit_large_patch16_224", img_size=32, patch_size=8, depth=2,
