@@ -101,13 +101,20 @@ _FACTORY_OPTIONS = frozenset({"size", "out", "dtype", "layout", "device", "requi
 _LIKE_OPTIONS = frozenset({"dtype", "layout", "device", "requires_grad", "memory_format"})
 
 
-def _new_filled(allocate, fill, dtype, requires_grad, generator):
-    """allocate() (torch.empty or empty_like with the call's own size and
-    options, so torch parses and checks them), then fill it in place."""
+def _new_filled(allocate, options: dict, allowed: frozenset, fill, default_dtype):
+    """allocate(options) (torch.empty or empty_like with the call's own size
+    and options, so torch parses and checks them; `options` less generator
+    and requires_grad, which fastinit applies), then fill it in place."""
+    generator = options.pop("generator", None)
+    requires_grad = options.pop("requires_grad", False)
+    out = options.get("out")
+    if not options.keys() <= allowed or type(requires_grad) is not bool or (requires_grad and out is not None):
+        return _DECLINED
+    dtype = options.get("dtype") or (out.dtype if isinstance(out, Tensor) else default_dtype)
     if dtype not in _FILLED_DTYPES or not _generator_taken(generator):
         return _DECLINED
     try:
-        tensor = allocate()
+        tensor = allocate(options)
     except _REFUSALS:
         return _DECLINED
     if tensor.layout != torch.strided:
@@ -123,14 +130,8 @@ def _factory(fill):
     pin_memory=False, names=None)."""
 
     def handler(args, kwargs):
-        options = dict(kwargs)
-        generator = options.pop("generator", None)
-        requires_grad = options.pop("requires_grad", False)
-        out = options.get("out")
-        if not options.keys() <= _FACTORY_OPTIONS or type(requires_grad) is not bool or (requires_grad and out is not None):
-            return _DECLINED
-        dtype = options.get("dtype") or (out.dtype if isinstance(out, Tensor) else torch.get_default_dtype())
-        return _new_filled(lambda: torch.empty(*args, **options), fill, dtype, requires_grad, generator)
+        return _new_filled(lambda options: torch.empty(*args, **options), dict(kwargs), _FACTORY_OPTIONS, fill,
+                           torch.get_default_dtype())
 
     return handler
 
@@ -142,13 +143,10 @@ def _like_factory(fill):
 
     def handler(args, kwargs):
         options = dict(kwargs)
-        generator = options.pop("generator", None)
-        requires_grad = options.pop("requires_grad", False)
         source = args[0] if len(args) == 1 else options.pop("input", None) if not args else None
-        if not isinstance(source, Tensor) or not options.keys() <= _LIKE_OPTIONS or type(requires_grad) is not bool:
+        if not isinstance(source, Tensor):
             return _DECLINED
-        dtype = options.get("dtype") or source.dtype
-        return _new_filled(lambda: torch.empty_like(source, **options), fill, dtype, requires_grad, generator)
+        return _new_filled(lambda o: torch.empty_like(source, **o), options, _LIKE_OPTIONS, fill, source.dtype)
 
     return handler
 
@@ -169,7 +167,6 @@ def _torch_normal(args, kwargs):
     shape in the dtype of the tensor argument (mean's first), times std,
     plus mean."""
     options = dict(kwargs)
-    generator = options.pop("generator", None)
     names = ("mean", "std", "size")
     if len(args) > 3 or any(key in options for key in names[:len(args)]):
         return _DECLINED
@@ -179,14 +176,9 @@ def _torch_normal(args, kwargs):
     if _is_number(mean) and _is_number(std):
         if "size" not in given:
             return _DECLINED
-        requires_grad = options.pop("requires_grad", False)
-        out = options.get("out")
-        if not options.keys() <= _FACTORY_OPTIONS or type(requires_grad) is not bool or (requires_grad and out is not None):
-            return _DECLINED
-        dtype = options.get("dtype") or (out.dtype if isinstance(out, Tensor) else torch.get_default_dtype())
-        return _new_filled(lambda: torch.empty(given["size"], **options), lambda t, g: fast_init.normal_(t, mean, std, g),
-                           dtype, requires_grad, generator)
-    return _normal_of_tensors(mean, std, "size" in given, options, generator)
+        return _new_filled(lambda o: torch.empty(given["size"], **o), options, _FACTORY_OPTIONS,
+                           lambda t, g: fast_init.normal_(t, mean, std, g), torch.get_default_dtype())
+    return _normal_of_tensors(mean, std, "size" in given, options, options.pop("generator", None))
 
 
 def _normal_of_tensors(mean, std, sized: bool, options: dict, generator):

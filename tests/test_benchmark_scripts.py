@@ -50,10 +50,10 @@ def test_report_names_cases_in_plain_lines_and_writes_its_files(tmp_path):
 
     pytest.importorskip("matplotlib")
     completed = subprocess.run([sys.executable, "-m", "fastinit.bench", "--quick", "--repeat", "2", "--only",
-                                "uniform_", "reset", "--out", str(tmp_path)], capture_output=True, text=True,
+                                "xavier_uniform_", "reset", "--out", str(tmp_path)], capture_output=True, text=True,
                                timeout=600)
     assert completed.returncode == 0, completed.stderr
-    assert "[1/2] uniform_ [medium]" in completed.stderr and "\r" not in completed.stderr
+    assert "[1/2] xavier_uniform_ [medium]" in completed.stderr and "\r" not in completed.stderr
     assert "| reference ÷ fastinit time (best) |" in completed.stdout
     report = json.loads((tmp_path / "report.json").read_text())
     assert [r["reference_name"] for r in report["results"]] == ["fill_(1.0)", "fill_(1.0) per tensor"]
