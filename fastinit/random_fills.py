@@ -80,20 +80,19 @@ def _refused_or(fill):
 
 
 # ------------------------------------------------------ the tensor methods
-def _normal_method(args, kwargs):
-    b = _bind(args, kwargs, ("self", "mean", "std"), {"mean": 0.0, "std": 1.0, "generator": None})
-    if (b is None or not _writable(b["self"]) or not _is_number(b["mean"]) or not _is_number(b["std"])
-            or not _generator_taken(b["generator"])):
-        return _DECLINED
-    return _refused_or(lambda: fast_init.normal_(b["self"], b["mean"], b["std"], b["generator"]))
+def _in_place_method(first: str, second: str, fill):
+    """A handler for Tensor.normal_(mean=0, std=1, *, generator=None) or
+    Tensor.uniform_(from=0, to=1, *, generator=None): fill(tensor, first,
+    second, generator)."""
 
+    def handler(args, kwargs):
+        b = _bind(args, kwargs, ("self", first, second), {first: 0.0, second: 1.0, "generator": None})
+        if (b is None or not _writable(b["self"]) or not _is_number(b[first]) or not _is_number(b[second])
+                or not _generator_taken(b["generator"])):
+            return _DECLINED
+        return _refused_or(lambda: fill(b["self"], b[first], b[second], b["generator"]))
 
-def _uniform_method(args, kwargs):
-    b = _bind(args, kwargs, ("self", "from", "to"), {"from": 0.0, "to": 1.0, "generator": None})
-    if (b is None or not _writable(b["self"]) or not _is_number(b["from"]) or not _is_number(b["to"])
-            or not _generator_taken(b["generator"])):
-        return _DECLINED
-    return _refused_or(lambda: fast_init.uniform_(b["self"], b["from"], b["to"], b["generator"]))
+    return handler
 
 
 # ------------------------------------------------------------ the factories
@@ -223,8 +222,8 @@ def _stock_init_handlers() -> dict:
 
 
 _HANDLERS = {
-    Tensor.normal_: _normal_method,
-    Tensor.uniform_: _uniform_method,
+    Tensor.normal_: _in_place_method("mean", "std", fast_init.normal_),
+    Tensor.uniform_: _in_place_method("from", "to", fast_init.uniform_),
     torch.randn: _factory(_standard_normal),
     torch.rand: _factory(_standard_uniform),
     torch.randn_like: _like_factory(_standard_normal),
