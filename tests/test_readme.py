@@ -1,5 +1,7 @@
 """The README's Python examples run as written."""
 
+import contextlib
+import io
 import os
 import re
 import tempfile
@@ -19,12 +21,20 @@ def _block(marker: str) -> str:
     return blocks[0]
 
 
+def test_readme_usage_runs_quietly_and_says_what_it_did():
+    namespace, printed = {}, io.StringIO()
+    with warnings.catch_warnings(), contextlib.redirect_stdout(printed):
+        warnings.simplefilter("error")  # no warning, from torch or from fastinit
+        exec(compile(_block("import fastinit.init as init"), "README usage", "exec"), namespace)
+    assert namespace["big"][0].weight.device.type == "cpu"
+    lines = printed.getvalue().splitlines()
+    assert [line.split(":")[0].split(" in ")[0] for line in lines] == [
+        "normal_", "nn.Transformer built under patched()", "reset", "materialized 8 x Linear(4096, 4096) (134 M parameters)"]
+
+
 def test_readme_examples_run():
-    namespace = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        exec(compile(_block("import fastinit.init as init"), "README usage", "exec"), namespace)
-        assert namespace["big"][0].weight.device.type == "cpu"
         w, model = torch.empty(64, 64), torch.nn.Sequential(torch.nn.Linear(8, 8))
         exec(compile(_block("mixture_(w, d2l)"), "README mixtures", "exec"), {"w": w, "model": model, "torch": torch, "fastinit": __import__("fastinit")})
     assert 0.3 < (w == 0).float().mean() < 0.7

@@ -14,7 +14,7 @@ from torch import nn
 import fastinit
 import fastinit.init as fast
 
-from .models import gpt2_like
+from .models import gpt2_like, library_available, materialize_rules, real_model
 
 SIZES = {"small": (64, 64), "medium": (1024, 1024), "huge": (8192, 8192)}
 
@@ -151,6 +151,34 @@ def _patched_model_case(layers, width, label, groups):
     return Case(f"build GPT-2 {label} (patched)", f"{layers}x{width}", setup, 1, groups, "torch.zeros")
 
 
+def _real_model_case(name: str, how: str, groups):
+    """A real model shape (fastinit.bench.models.REAL_MODELS) built stock
+    against `how`: "patched" (built under patched()) or "materialize"
+    (built on meta under patched(), then materialize)."""
+
+    def setup():
+        with fastinit.patched():
+            meta = real_model(name, device="meta")
+        unique = {id(t): t for t in list(meta.parameters()) + list(meta.buffers())}
+        nbytes = sum(t.numel() * t.element_size() for t in unique.values())
+
+        def ours():
+            if how == "patched":
+                with fastinit.patched():
+                    real_model(name)
+            else:
+                with fastinit.patched():
+                    model = real_model(name, device="meta")
+                fastinit.materialize(model, rules=materialize_rules(name))
+
+        def floor():
+            fastinit.model._allocate(nbytes, torch.device("cpu")).zero_()
+
+        return lambda: real_model(name), ours, floor, nbytes
+
+    return Case(f"build {name} ({how})", "float32", setup, 1, groups, "allocate + zero_")
+
+
 def all_cases(device: str = "cpu", dtype: torch.dtype = torch.float32) -> list[Case]:
     cases = []
     for name, (stock_fn, fast_fn) in INITIALIZERS.items():
@@ -170,4 +198,7 @@ def all_cases(device: str = "cpu", dtype: torch.dtype = torch.float32) -> list[C
         cases.append(_patched_model_case(12, 768, "small", ("default", "full")))
         cases.append(_model_case(48, 1600, "XL", ("full",)))
         cases.append(_patched_model_case(48, 1600, "XL", ("full",)))
+        for name in ("bert-base", "vit_large_patch16_224"):
+            if library_available(name):
+                cases += [_real_model_case(name, how, ("full",)) for how in ("patched", "materialize")]
     return cases
