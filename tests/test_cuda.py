@@ -117,3 +117,13 @@ def test_cuda_blocks_equal_cpu_blocks(name, dtype):
             torch.testing.assert_close(gpu.cpu(), cpu, rtol=1e-14, atol=1e-14)
         else:
             assert_bitwise_equal(gpu.cpu(), cpu)
+
+
+@needs_gpu
+@pytest.mark.parametrize("first", ["cpu", "cuda"])
+def test_mixed_devices_in_one_call_raise_a_clear_error(first):
+    cpu, cuda = torch.full((4,), 7.0), torch.full((4,), 7.0, device="cuda")
+    tensors = [cpu, cuda] if first == "cpu" else [cuda, cpu]
+    with pytest.raises(RuntimeError, match="Expected all tensors to be on the same device"):
+        ops.uniform_(tensors, [1, 2], [0.0, 0.0], [1.0, 1.0])
+    assert torch.all(cpu == 7.0) and torch.all(cuda.cpu() == 7.0)

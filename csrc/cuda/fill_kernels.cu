@@ -288,17 +288,19 @@ void fill_all(at::TensorList list, const std::vector<ShardWindow>& windows, Make
               MakeF64 make_f64) {
   if (list.empty()) return;
   const std::vector<at::Tensor> tensors(list.begin(), list.end());
+  // Before the guard, which needs a CUDA device: a CPU tensor in a batch
+  // that dispatched here gets this error, not the guard's internal assert.
+  for (const at::Tensor& t : tensors) {
+    TORCH_CHECK(t.device() == tensors.front().device(),
+                "fastinit: Expected all tensors to be on the same device, but found at least two "
+                "devices, ", tensors.front().device(), " and ", t.device(), "!");
+  }
   const c10::cuda::OptionalCUDAGuard guard(tensors.front().device());
   // A captured launch would replay the seeds drawn at capture time and read
   // a host descriptor buffer that is gone by then.
   TORCH_CHECK(at::cuda::currentStreamCaptureStatus() == at::cuda::CaptureStatus::None,
               "fastinit: initializers cannot be captured in a CUDA graph (their seeds "
               "are drawn on the host at call time); initialize before capturing");
-  for (const at::Tensor& t : tensors) {
-    TORCH_CHECK(t.device() == tensors.front().device(),
-                "fastinit: all tensors of one call must be on one device, but got ",
-                tensors.front().device(), " and ", t.device());
-  }
   for (const at::ScalarType dtype : {at::kFloat, at::kHalf, at::kBFloat16, at::kDouble}) {
     std::vector<size_t> which;
     for (size_t i = 0; i < tensors.size(); ++i) {
