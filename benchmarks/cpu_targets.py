@@ -15,7 +15,6 @@ says which instruction set ran here.
 """
 
 import argparse
-import statistics
 
 import torch
 

@@ -20,7 +20,7 @@ STEPS = {
     "stock construction": "model = gpt2_like(L, W)",
     "patched() construction": "with fastinit.patched():\n    model = gpt2_like(L, W)",
     "materialize": "model = fastinit.materialize(gpt2_like(L, W, device='meta'))",
-    "allocate + zero floor": "flat = fastinit.model._allocate(NBYTES, torch.device('cpu')); flat.zero_()",
+    "allocate + zero floor": "flat = allocate_and_zero(NBYTES)",
 }
 WARM = {
     "stock reset loop (warm)": "for m in model.modules():\n    if hasattr(m, 'reset_parameters'): m.reset_parameters()",
@@ -29,7 +29,7 @@ WARM = {
 
 TEMPLATE = """
 import resource, time, json, torch, fastinit
-from fastinit.bench.models import gpt2_like
+from fastinit.bench.models import allocate_and_zero, gpt2_like
 L, W = {layers}, {width}
 NBYTES = sum(p.numel() * 4 for p in gpt2_like(L, W, device='meta').parameters())
 {prepare}

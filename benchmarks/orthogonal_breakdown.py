@@ -19,15 +19,14 @@ import torch
 import torch.nn.init as stock
 
 import fastinit
-from fastinit._ops import ops
 from fastinit.bench.report import median_seconds
-from fastinit.init import _LARGE_MATRIX
+from fastinit.orthogonal import LARGE_MATRIX_ELEMENTS
 
 CASES = [(64, 256), (8, 2048), (1, 4096)]
 
 
 def householder_as_fastinit(reflectors: torch.Tensor, taus: torch.Tensor, n: int) -> None:
-    if n * n >= _LARGE_MATRIX:
+    if n * n >= LARGE_MATRIX_ELEMENTS:
         for i in range(len(reflectors)):
             torch.linalg.householder_product(reflectors[i], taus[i])
         return
@@ -64,7 +63,7 @@ def main() -> None:
         fast_total = median_seconds(lambda: fastinit.batched_orthogonal_(stack), args.repeat)
         workspace = torch.empty(count, n, n)
         fill = median_seconds(
-            lambda: ops.normal_(list(workspace.unbind(0)), list(range(count)), [0.0] * count, [1.0] * count),
+            lambda: torch.ops.fastinit.normal_(list(workspace.unbind(0)), list(range(count)), [0.0] * count, [1.0] * count),
             args.repeat)
         # Reflectors of the law fastinit builds (Note [orthogonal from
         # reflectors]), made by LAPACK's geqrf outside the timing.

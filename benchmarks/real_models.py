@@ -31,12 +31,12 @@ STEPS = {
     "stock": "model = real_model(NAME, SMALL)",
     "patched": "with fastinit.patched():\n    model = real_model(NAME, SMALL)",
     "materialize": "with fastinit.patched():  # the initializers that run on meta in __init__ cost nothing\n    meta_model = real_model(NAME, SMALL, device='meta')\nmodel = materialize_or_none(meta_model, materialize_rules(NAME))",
-    "floor": "flat = fastinit.model._allocate(NBYTES, torch.device('cpu')); flat.zero_()",
+    "floor": "flat = allocate_and_zero(NBYTES)",
 }
 
 TEMPLATE = """
 import resource, time, json, warnings, torch, fastinit
-from fastinit.bench.models import materialize_rules, real_model
+from fastinit.bench.models import allocate_and_zero, materialize_rules, real_model
 warnings.simplefilter("ignore")
 NAME, SMALL = {name!r}, {small!r}
 torch.set_default_dtype(torch.{dtype})

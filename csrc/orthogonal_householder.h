@@ -6,6 +6,13 @@
 
 namespace fastinit {
 
+// Matrices of this many elements or more are orthogonalized one at a time
+// with all threads (the CPU kernel); smaller ones one per thread, with a
+// single-threaded LAPACK (Note [reproducible QR]). fastinit.orthogonal
+// reads it (fastinit._C.LARGE_MATRIX_ELEMENTS) to let such a matrix be its
+// own workspace.
+constexpr int64_t kLargeMatrixElements = int64_t{1} << 18;
+
 // Turns a batch of gaussian workspaces (count, c, m) — c = min(rows, cols),
 // m = max(rows, cols), row k of a matrix the gaussian source of reflector
 // k — into gain times Haar-distributed matrices with orthonormal rows

@@ -20,6 +20,7 @@
 #include <torch/csrc/autograd/variable.h>
 #include <torch/extension.h>
 
+#include "orthogonal_householder.h"
 #include "python/holders.h"
 #include "seeds.h"
 
@@ -303,6 +304,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
 #else
   m.attr("BUILT_WITH_CUDA") = false;
 #endif
+  m.attr("LARGE_MATRIX_ELEMENTS") = fastinit::kLargeMatrixElements;
   m.def("draw_seeds", &fastinit::draw_seeds_for_python, py::arg("generator"), py::arg("count"));
   m.def("empty_flat", &fastinit::empty_flat, py::arg("nbytes"), py::arg("advise_huge_pages"),
         py::call_guard<py::gil_scoped_release>());

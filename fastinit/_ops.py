@@ -12,6 +12,12 @@ from .sharding import localize
 
 ops = torch.ops.fastinit
 
+# The C++ helpers the Python side uses, all reached through this module.
+module_tree = _C.module_tree  # Note [cached plans] in model.py
+empty_flat = _C.empty_flat  # Note [populated allocations] in csrc/python_module.cpp
+find_holders = _C.find_holders  # Note [finding holders] in csrc/python/holders.cpp
+LARGE_MATRIX_ELEMENTS: int = _C.LARGE_MATRIX_ELEMENTS  # csrc/orthogonal_householder.h
+
 # fill_*(tensor, generator, *params) -> bool: draw one seed (none for meta
 # tensors) from resolve_generator(generator) and call the op through the C++
 # dispatcher without autograd history; False, touching nothing, for a dtype

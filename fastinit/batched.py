@@ -6,7 +6,7 @@ import math
 import torch
 
 from ._ops import require_floating
-from .init import _orthogonal_matrices
+from .orthogonal import orthogonal_matrices
 from .sharding import fill_through_full, is_dtensor
 
 __all__ = ["batched_orthogonal_"]
@@ -48,5 +48,5 @@ def batched_orthogonal_(tensors, gain: float = 1, batch_dims: int = 1, generator
         require_floating("batched_orthogonal_", matrix)
     live = [m for m in matrices if m.numel() > 0 and not m.is_meta]
     if live:
-        _orthogonal_matrices(live, gain, generator)
+        orthogonal_matrices(live, gain, generator)
     return tensors

@@ -5,18 +5,16 @@ random values come from fastinit's kernels (same distributions as torch, not
 the same random stream). Use as ``import fastinit.init as init``.
 """
 
-import itertools
 import math
 import warnings
 from collections.abc import Callable
-from typing import Literal, TypeVar
+from typing import TypeVar
 
 import torch
 from torch import Tensor
 from typing_extensions import ParamSpec
 
 from ._ops import (
-    draw_seeds,
     fill_normal,
     fill_random_drawing,
     fill_random_one,
@@ -26,6 +24,8 @@ from ._ops import (
     require_floating,
     resolve_generator,
 )
+from .fans import _FanMode, _NonlinearityType, calculate_gain, fan, fans, kaiming_std, xavier_std
+from .orthogonal import orthogonal_matrices
 from .sharding import PLAIN_TENSOR_TYPES, fill_through_full, is_dtensor
 
 __all__ = [
@@ -61,35 +61,6 @@ __all__ = [
 _R = TypeVar("_R")
 _P = ParamSpec("_P")
 
-_NonlinearityType = Literal[
-    "linear",
-    "conv1d",
-    "conv2d",
-    "conv3d",
-    "conv_transpose1d",
-    "conv_transpose2d",
-    "conv_transpose3d",
-    "sigmoid",
-    "tanh",
-    "relu",
-    "leaky_relu",
-    "selu",
-]
-
-_FanMode = Literal["fan_in", "fan_out"]
-
-_LINEAR_NONLINEARITIES = (
-    "linear",
-    "conv1d",
-    "conv2d",
-    "conv3d",
-    "conv_transpose1d",
-    "conv_transpose2d",
-    "conv_transpose3d",
-    "sigmoid",
-)
-
-
 # The random fills of one tensor, by kind: a plain tensor through the C++
 # fast path where there is one, a DTensor (or a mixture) through the batched
 # op on its local blocks (fastinit.sharding), and under torch.compile an op
@@ -122,29 +93,6 @@ def _uniform(name: str, tensor: Tensor, a: float, b: float, generator) -> Tensor
 
 def _normal(name: str, tensor: Tensor, mean: float, std: float, generator) -> Tensor:
     return _fill("normal", name, tensor, (float(mean), float(std)), generator)
-
-
-def calculate_gain(
-    nonlinearity: _NonlinearityType, param: int | float | None = None
-) -> float:
-    """Return the recommended gain for a nonlinearity (as torch.nn.init)."""
-    if nonlinearity == "leaky_relu":  # the default of kaiming_*, tested first
-        if param is None:
-            negative_slope = 0.01
-        elif isinstance(param, (int, float)) and not isinstance(param, bool):
-            negative_slope = param
-        else:
-            raise ValueError(f"negative_slope {param} not a valid number")
-        return math.sqrt(2.0 / (1 + negative_slope**2))
-    if nonlinearity in _LINEAR_NONLINEARITIES:
-        return 1
-    if nonlinearity == "tanh":
-        return 5.0 / 3
-    if nonlinearity == "relu":
-        return math.sqrt(2.0)
-    if nonlinearity == "selu":
-        return 3.0 / 4
-    raise ValueError(f"Unsupported nonlinearity {nonlinearity}")
 
 
 def uniform_(
@@ -268,32 +216,12 @@ def dirac_(tensor: Tensor, groups: int = 1) -> Tensor:
     return tensor
 
 
-# (The fan and gain helpers work on a shape read once and test the common
-# case first, like _fill above.)
-def _fans(shape: torch.Size) -> tuple[int, int]:
-    if len(shape) < 2:
-        raise ValueError(
-            "Fan in and fan out can not be computed for tensor with fewer than 2 dimensions"
-        )
-    receptive_field_size = math.prod(shape[2:]) if len(shape) > 2 else 1
-    return shape[1] * receptive_field_size, shape[0] * receptive_field_size
-
-
-def _fan(shape: torch.Size, mode: _FanMode) -> int:
-    if mode != "fan_in":
-        mode = mode.lower()
-        if mode != "fan_in" and mode != "fan_out":
-            raise ValueError(f"Mode {mode} not supported, please use one of {['fan_in', 'fan_out']}")
-    fan_in, fan_out = _fans(shape)
-    return fan_in if mode == "fan_in" else fan_out
-
-
 def _calculate_fan_in_and_fan_out(tensor: Tensor) -> tuple[int, int]:
-    return _fans(tensor.shape)
+    return fans(tensor.shape)
 
 
 def _calculate_correct_fan(tensor: Tensor, mode: _FanMode) -> int:
-    return _fan(tensor.shape, mode)
+    return fan(tensor.shape, mode)
 
 
 def xavier_uniform_(
@@ -302,9 +230,7 @@ def xavier_uniform_(
     generator: torch.Generator | None = None,
 ) -> Tensor:
     """Fill `tensor` from U(-a, a), a = gain * sqrt(6 / (fan_in + fan_out))."""
-    fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
-    std = gain * math.sqrt(2.0 / float(fan_in + fan_out))
-    bound = math.sqrt(3.0) * std
+    bound = math.sqrt(3.0) * xavier_std(tensor.shape, gain)
     return _uniform("xavier_uniform_", tensor, -bound, bound, generator)
 
 
@@ -314,31 +240,7 @@ def xavier_normal_(
     generator: torch.Generator | None = None,
 ) -> Tensor:
     """Fill `tensor` from N(0, std^2), std = gain * sqrt(2 / (fan_in + fan_out))."""
-    fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
-    std = gain * math.sqrt(2.0 / float(fan_in + fan_out))
-    return _normal("xavier_normal_", tensor, 0.0, std, generator)
-
-
-# The std of kaiming_* by (shape, a, its type, mode, nonlinearity): a model
-# has few distinct ones, and computing it costs a 64 x 64 initializer ~10%
-# of its time. Bad arguments raise every time (nothing is stored for them);
-# unhashable ones are computed without the cache.
-_KAIMING_STDS: dict = {}
-
-
-def _kaiming_std(shape: torch.Size, a: float, mode: _FanMode, nonlinearity) -> float:
-    key = (shape, a, type(a), mode, nonlinearity)
-    try:
-        return _KAIMING_STDS[key]
-    except KeyError:
-        cacheable = len(_KAIMING_STDS) < 4096
-    except TypeError:  # an unhashable argument
-        cacheable = False
-    fan = _fan(shape, mode)  # first, as torch: its errors win
-    std = calculate_gain(nonlinearity, a) / math.sqrt(fan)
-    if cacheable:
-        _KAIMING_STDS[key] = std
-    return std
+    return _normal("xavier_normal_", tensor, 0.0, xavier_std(tensor.shape, gain), generator)
 
 
 def kaiming_uniform_(
@@ -363,7 +265,7 @@ def kaiming_uniform_(
     if 0 in shape:
         warnings.warn("Initializing zero-element tensors is a no-op", stacklevel=2)
         return tensor
-    bound = math.sqrt(3.0) * _kaiming_std(shape, a, mode, nonlinearity)
+    bound = math.sqrt(3.0) * kaiming_std(shape, a, mode, nonlinearity)
     return _uniform("kaiming_uniform_", tensor, -bound, bound, generator)
 
 
@@ -379,7 +281,7 @@ def kaiming_normal_(
     if 0 in shape:
         warnings.warn("Initializing zero-element tensors is a no-op", stacklevel=2)
         return tensor
-    std = _kaiming_std(shape, a, mode, nonlinearity)
+    std = kaiming_std(shape, a, mode, nonlinearity)
     return _normal("kaiming_normal_", tensor, 0.0, std, generator)
 
 
@@ -402,87 +304,10 @@ def orthogonal_(
         return tensor
     require_floating("orthogonal_", tensor)
     if is_dtensor(tensor):
-        fill_through_full([tensor], lambda full: _orthogonal_matrices(full, gain, generator))
+        fill_through_full([tensor], lambda full: orthogonal_matrices(full, gain, generator))
     else:
-        _orthogonal_matrices([tensor], gain, generator)
+        orthogonal_matrices([tensor], gain, generator)
     return tensor
-
-
-# The gaussian workspace of one orthogonal_from_ call holds at most this
-# many bytes (or one matrix).
-_ORTHOGONAL_WORKSPACE_BYTES = 32 << 20
-# Matrices of this many elements or more are orthogonalized one at a time
-# with all threads (kThreadedQr in csrc/cpu/orthogonal.cpp); those of them
-# that are contiguous in their working dtype with rows <= cols serve as
-# their own workspace.
-_LARGE_MATRIX = 1 << 18
-
-
-def _orthogonal_matrices(matrices: list[Tensor], gain: float, generator=None, seeds: list[int] | None = None) -> None:
-    """Fill each of `matrices` (rows x trailing dims, non-empty, floating)
-    with gain times a Haar-distributed orthogonal matrix built from the
-    gaussians of seeds[i] (drawn from `generator` in order when not given;
-    Note [orthogonal from reflectors] in csrc/orthogonal_householder.cpp).
-    Per group of equal shapes, one fill and one orthogonal_from_ call per
-    chunk of matrices whose workspace fits _ORTHOGONAL_WORKSPACE_BYTES."""
-    if seeds is None and torch.compiler.is_compiling():
-        _orthogonal_matrices_drawing(matrices, gain, generator)
-        return
-    if seeds is None:
-        seeds = draw_seeds(generator, len(matrices))
-    with torch.no_grad():
-        for (c, m, device, dtype), indices in _orthogonal_groups(matrices).items():
-            own = {i for i in indices if _is_own_workspace(matrices[i], dtype)}
-            for i in sorted(own):
-                _orthogonal_call([matrices[i]], [seeds[i]], matrices[i].view(1, c, m), gain)
-            rest = [i for i in indices if i not in own]
-            per_call = max(1, _ORTHOGONAL_WORKSPACE_BYTES // (c * m * dtype.itemsize))
-            for start in range(0, len(rest), per_call):
-                part = rest[start:start + per_call]
-                workspace = torch.empty((len(part), c, m), dtype=dtype, device=device)
-                _orthogonal_call([matrices[i] for i in part], [seeds[i] for i in part], workspace, gain)
-
-
-def _orthogonal_groups(matrices: list[Tensor]) -> dict[tuple, list[int]]:
-    """Indices of `matrices` by workspace (min(rows, cols), max(rows, cols),
-    device, working dtype: float64 for float64, float32 otherwise)."""
-    groups: dict[tuple, list[int]] = {}
-    for index, matrix in enumerate(matrices):
-        rows, cols = matrix.size(0), matrix.numel() // matrix.size(0)
-        work_dtype = torch.float64 if matrix.dtype == torch.float64 else torch.float32
-        groups.setdefault((min(rows, cols), max(rows, cols), matrix.device, work_dtype), []).append(index)
-    return groups
-
-
-def _is_own_workspace(matrix: Tensor, work_dtype: torch.dtype) -> bool:
-    return (matrix.numel() >= _LARGE_MATRIX and matrix.dtype == work_dtype and matrix.is_contiguous()
-            and matrix.size(0) ** 2 <= matrix.numel())
-
-
-def _orthogonal_call(destinations: list[Tensor], seeds: list[int], workspace: Tensor, gain: float) -> None:
-    count = len(destinations)
-    ops.normal_(list(workspace.unbind(0)), seeds, [0.0] * count, [1.0] * count)
-    ops.orthogonal_from_(destinations, workspace, float(gain))
-
-
-def _orthogonal_matrices_drawing(matrices: list[Tensor], gain: float, generator) -> None:
-    """_orthogonal_matrices for torch.compile: the gaussians' seeds drawn
-    when the compiled code runs (one call per device, in matrix order), one
-    workspace per group."""
-    groups = _orthogonal_groups(matrices)
-    with torch.no_grad():
-        workspaces = {key: torch.empty((len(indices), *key[:2]), dtype=key[3], device=key[2])
-                      for key, indices in groups.items()}
-        workspace_of = [None] * len(matrices)
-        for key, indices in groups.items():
-            for index, workspace in zip(indices, workspaces[key].unbind(0)):
-                workspace_of[index] = workspace
-        generator = resolve_generator(generator)
-        for _, run in itertools.groupby(range(len(matrices)), key=lambda i: matrices[i].device):
-            run = list(run)
-            ops.normal_from_generator_([workspace_of[i] for i in run], [0.0] * len(run), [1.0] * len(run), generator)
-        for key, indices in groups.items():
-            ops.orthogonal_from_([matrices[i] for i in indices], workspaces[key], float(gain))
 
 
 def sparse_(

@@ -32,6 +32,7 @@ import sys
 import warnings
 
 from . import init as fast_init
+from .fans import fans
 
 # The std of a standard normal truncated to [-2, 2] (timm's constant).
 _STD_OF_TRUNCATED_TO_2 = 0.87962566103423978
@@ -64,7 +65,7 @@ def timm_trunc_normal_tf_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0):
 
 def timm_variance_scaling_(tensor, scale=1.0, mode="fan_in", distribution="normal"):
     """timm.layers.variance_scaling_ (returns None, as timm's)."""
-    fan_in, fan_out = fast_init._calculate_fan_in_and_fan_out(tensor)
+    fan_in, fan_out = fans(tensor.shape)
     if mode == "fan_in":
         denom = fan_in
     elif mode == "fan_out":

@@ -31,9 +31,10 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from . import _C
-from . import init as fast_init
-from ._ops import RANDOM_KINDS, draw_seeds, fill_plain, fill_random, op_parameters, require_floating, using_generator
+from ._ops import (RANDOM_KINDS, draw_seeds, empty_flat, fill_plain, fill_random, module_tree, op_parameters,
+                   require_floating, using_generator)
+from .fans import kaiming_std
+from .orthogonal import orthogonal_matrices
 from .patching import patched
 from .sharding import fill_through_full, is_dtensor
 from .specs import Call, Constant, Fill, Init, Normal, Uniform, XavierNormal, XavierUniform
@@ -44,18 +45,18 @@ _ALIGNMENT = 64  # bytes between tensors of a materialized model
 
 
 # --------------------------------------------------------- built-in rules
-_SQRT5_GAIN = fast_init.calculate_gain("leaky_relu", math.sqrt(5))
+_SQRT5 = math.sqrt(5)
 
 
 def _linear_or_conv(m):
     # kaiming_uniform_(weight, a=sqrt(5)) and the bias bound 1/sqrt(fan_in),
-    # with kaiming_uniform_'s exact arithmetic, resolved here for speed.
+    # with kaiming_uniform_'s arithmetic (fastinit.fans), resolved here.
     shape = m.weight.shape
     fan_in = shape[1] * math.prod(shape[2:])
     if fan_in == 0:  # kaiming_uniform_ leaves zero-element weights alone
         rules = {}
     else:
-        bound = math.sqrt(3.0) * (_SQRT5_GAIN / math.sqrt(fan_in))
+        bound = math.sqrt(3.0) * kaiming_std(shape, _SQRT5, "fan_in", "leaky_relu")
         rules = {"weight": Fill("uniform", (-bound, bound))}
     if m.bias is not None:
         bias_bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
@@ -194,7 +195,7 @@ _Uninitialized = nn.parameter.UninitializedTensorMixin
 # tensors) costs microseconds per tensor in Python; re-initializing the same
 # model again (restarts, sweeps, tests) should cost little more than its
 # fills. A plan therefore names tensors and modules by their position in the
-# walk of _C.module_tree, and is cached per root module (weakly) with the
+# walk of module_tree (csrc/python_module.cpp), and is cached per root module (weakly) with the
 # walk's signature and the rules: a changed tree, parameter or buffer object,
 # shape, dtype or device, or different rules, plans anew. A plan holds no
 # tensor and no module, so the cache never keeps a model alive. Module
@@ -214,7 +215,7 @@ def _planned(model: nn.Module, rules, include_buffers: bool, builtin: bool = Tru
     (Note [cached plans]), and the walk it refers to. Without `builtin`,
     only `rules` fill anything (no built-in rules, no reset_parameters, no
     tensor left unhandled)."""
-    signature, modules, tensors = _C.module_tree(model)
+    signature, modules, tensors = module_tree(model)
     key = (signature, include_buffers, _rules_key(rules), builtin)
     cached = _PLANS.get(model)
     if cached is not None and cached[0] == key:
@@ -226,7 +227,7 @@ def _planned(model: nn.Module, rules, include_buffers: bool, builtin: bool = Tru
 
 class _Plan:
     """What fills what, in module order: items (tensor position, Fill) into
-    the walk of _C.module_tree; "reset_module" items name a module's
+    the walk of module_tree (csrc/python_module.cpp); "reset_module" items name a module's
     position instead."""
 
     def __init__(self, model: nn.Module, rules, include_buffers: bool, walk_modules: list, walk_tensors: list,
@@ -348,7 +349,7 @@ class _Schedule:
         for kind, gain, positions, orders, params, op_params in self.groups:
             group, group_seeds = [tensors[i] for i in positions], [seeds[k] for k in orders]
             if kind == "orthogonal":  # batched per shape (DTensors: see fill_through_full)
-                fill_through_full(group, lambda full: fast_init._orthogonal_matrices(full, gain[0], seeds=group_seeds))
+                fill_through_full(group, lambda full: orthogonal_matrices(full, gain[0], seeds=group_seeds))
             elif op_params is None:  # DTensors: each local shard its slice
                 fill_random(kind, group, group_seeds, params)
             else:
@@ -387,7 +388,7 @@ def _allocate(nbytes: int, device: torch.device) -> torch.Tensor:
     1 to 14 GB/s from run to run on 2-vCPU EPYC VMs.
     """
     if device.type == "cpu":
-        return _C.empty_flat(nbytes, os.environ.get("FASTINIT_HUGE_PAGES", "0") == "1")
+        return empty_flat(nbytes, os.environ.get("FASTINIT_HUGE_PAGES", "0") == "1")
     return torch.empty(nbytes, dtype=torch.uint8, device=device)
 
 
@@ -485,7 +486,7 @@ def materialize(module: nn.Module, device=None, rules: dict | None = None, gener
     if plan is None:
         plan, modules, walk = _planned(module, rules, include_buffers=True)
     else:  # the same tree with each tensor replaced in place: the plan holds (Note [cached plans])
-        _, modules, walk = _C.module_tree(module)
+        _, modules, walk = module_tree(module)
     plan.execute(modules, walk, generator)
     return module
 

@@ -39,8 +39,8 @@ import types
 
 import torch.nn.init as _torch_init
 
-from . import _C
 from . import init as _fast_init
+from ._ops import find_holders
 from .libraries import loaded_equivalents
 from .random_fills import RandomFills
 
@@ -77,7 +77,7 @@ def _swap_everywhere(replacements: dict[int, object], originals: list, record: b
     """Replace each of `originals` by replacements[id(original)] in every
     loaded module's namespace and the small dicts in it (Note [finding
     holders] in csrc/python/holders.cpp)."""
-    for namespace, key, value in _C.find_holders(_loaded_modules(), originals, _MAX_TABLE_SIZE):
+    for namespace, key, value in find_holders(_loaded_modules(), originals, _MAX_TABLE_SIZE):
         if record:
             _swapped.append((namespace, key, value))
         namespace[key] = replacements[id(value)]

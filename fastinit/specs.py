@@ -15,6 +15,7 @@ from typing import NamedTuple
 import torch
 
 from . import init as _init
+from .fans import fan, fans, kaiming_std, xavier_std
 
 __all__ = [
     "Init",
@@ -123,8 +124,7 @@ class XavierUniform(Init):
     gain: float = 1.0
 
     def resolve(self, tensor):
-        fan_in, fan_out = _init._calculate_fan_in_and_fan_out(tensor)
-        bound = math.sqrt(3.0) * self.gain * math.sqrt(2.0 / float(fan_in + fan_out))
+        bound = math.sqrt(3.0) * xavier_std(tensor.shape, self.gain)
         return Fill("uniform", (-bound, bound))
 
 
@@ -135,8 +135,7 @@ class XavierNormal(Init):
     gain: float = 1.0
 
     def resolve(self, tensor):
-        fan_in, fan_out = _init._calculate_fan_in_and_fan_out(tensor)
-        return Fill("normal", (0.0, self.gain * math.sqrt(2.0 / float(fan_in + fan_out))))
+        return Fill("normal", (0.0, xavier_std(tensor.shape, self.gain)))
 
 
 @dataclass(frozen=True)
@@ -148,7 +147,7 @@ class KaimingUniform(Init):
     nonlinearity: str = "leaky_relu"
 
     def resolve(self, tensor):
-        bound = math.sqrt(3.0) * _init._kaiming_std(tensor.shape, self.a, self.mode, self.nonlinearity)
+        bound = math.sqrt(3.0) * kaiming_std(tensor.shape, self.a, self.mode, self.nonlinearity)
         return Fill("uniform", (-bound, bound))
 
 
@@ -161,7 +160,7 @@ class KaimingNormal(Init):
     nonlinearity: str = "leaky_relu"
 
     def resolve(self, tensor):
-        return Fill("normal", (0.0, _init._kaiming_std(tensor.shape, self.a, self.mode, self.nonlinearity)))
+        return Fill("normal", (0.0, kaiming_std(tensor.shape, self.a, self.mode, self.nonlinearity)))
 
 
 @dataclass(frozen=True)
@@ -266,12 +265,11 @@ class FanScaled(Init):
     gain: float = 1.0
 
     def resolve(self, tensor):
-        fan_in, fan_out = _init._calculate_fan_in_and_fan_out(tensor)
+        fans(tensor.shape)  # its error first, for either kind
         if self.by == "kaiming":
-            fan = _init._calculate_correct_fan(tensor, self.mode)
-            unit = self.gain / math.sqrt(fan)
+            unit = self.gain / math.sqrt(fan(tensor.shape, self.mode))
         elif self.by == "xavier":
-            unit = self.gain * math.sqrt(2.0 / float(fan_in + fan_out))
+            unit = xavier_std(tensor.shape, self.gain)
         else:
             raise ValueError(f"fastinit.FanScaled: by must be 'kaiming' or 'xavier', got {self.by!r}")
         fill = self.spec.resolve(tensor)

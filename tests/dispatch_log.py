@@ -1,7 +1,6 @@
 """Which ops reach the dispatcher while a model is built: the proof that a
 build under patched() runs no stock random op."""
 
-import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 import fastinit

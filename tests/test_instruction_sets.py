@@ -4,7 +4,6 @@ fresh process selected with ATEN_CPU_CAPABILITY, as ATen's own kernels are)."""
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch

@@ -7,7 +7,7 @@
 // LAPACK (MKL in torch's x86 wheels) rounds differently with one thread
 // and with several. So that a matrix gets the same bits alone, in a
 // batch, and whatever torch.get_num_threads() is, small matrices (fewer
-// than kThreadedQr elements) are always factored with MKL single-threaded
+// than kLargeMatrixElements elements) are always factored with MKL single-threaded
 // (its thread-local setting), batches one matrix per thread; large ones one
 // after another, each with all of MKL's threads (their bits then follow the
 // thread count, as torch's own orthogonal_ does). Calling a threaded MKL
@@ -27,8 +27,6 @@ extern "C" int MKL_Set_Num_Threads_Local(int threads) __attribute__((weak));
 
 namespace fastinit::cpu {
 namespace {
-
-constexpr int64_t kThreadedQr = int64_t{1} << 18;
 
 // MKL single-threaded on this thread for the guard's lifetime.
 class SerialLapack {
@@ -54,7 +52,7 @@ void orthogonal_from_(at::TensorList destinations, const at::Tensor& gaussians,
                       double gain) {
   check_orthogonal_args(destinations, gaussians);
   const int64_t count = static_cast<int64_t>(destinations.size());
-  if (gaussians.size(1) * gaussians.size(2) >= kThreadedQr) {
+  if (gaussians.size(1) * gaussians.size(2) >= kLargeMatrixElements) {
     for (int64_t i = 0; i < count; ++i) {
       write_orthogonal(destinations, i, gaussians.narrow(0, i, 1), gain);
     }

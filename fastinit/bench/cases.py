@@ -14,7 +14,7 @@ from torch import nn
 import fastinit
 import fastinit.init as fast
 
-from .models import gpt2_like, library_available, materialize_rules, real_model
+from .models import allocate_and_zero, gpt2_like, library_available, materialize_rules, real_model
 
 SIZES = {"small": (64, 64), "medium": (1024, 1024), "huge": (8192, 8192)}
 
@@ -129,8 +129,7 @@ def _model_case(layers, width, label, groups):
         nbytes = sum(p.numel() * 4 for p in gpt2_like(layers, width, device="meta").parameters())
 
         def floor():  # the allocate-and-zero floor for the same bytes
-            flat = fastinit.model._allocate(nbytes, torch.device("cpu"))
-            flat.zero_()
+            allocate_and_zero(nbytes)
 
         return (lambda: gpt2_like(layers, width), lambda: fastinit.materialize(gpt2_like(layers, width, device="meta")),
                 floor, nbytes)
@@ -172,7 +171,7 @@ def _real_model_case(name: str, how: str, groups):
                 fastinit.materialize(model, rules=materialize_rules(name))
 
         def floor():
-            fastinit.model._allocate(nbytes, torch.device("cpu")).zero_()
+            allocate_and_zero(nbytes)
 
         return lambda: real_model(name), ours, floor, nbytes
 

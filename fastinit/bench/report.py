@@ -13,7 +13,6 @@ output folder it names.
 
 import argparse
 import json
-import os
 import platform
 import statistics
 import sys
