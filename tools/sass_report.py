@@ -21,16 +21,20 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# instruction class -> pattern on the opcode (with its modifiers)
-CLASSES = {
-    "store 16 B": r"^(STG|ST)\.E\.128\b",
-    "store 8 B": r"^(STG|ST)\.E\.64\b",
-    "store 4 B": r"^(STG|ST)\.E(\.STRONG\.\w+)?$",
-    "store 2 B": r"^(STG|ST)\.E\.U16\b",
-    "local load": r"^LDL\b",
-    "local store": r"^STL\b",
-    "call": r"^CALL\b",
-}
+CLASSES = ("store 16 B", "store 8 B", "store 4 B", "store 2 B", "local load", "local store", "call")
+
+
+def classify(opcode: str) -> str | None:
+    """The class of an opcode (with its modifiers), or None: global and
+    generic stores by width (STG/ST, `.128`, `.64`, `.U16`; 4 bytes when
+    no width is given), local loads and stores (LDL/STL, any width) and
+    subroutine calls."""
+    parts = opcode.split(".")
+    if parts[0] in ("STG", "ST"):
+        width = "16 B" if "128" in parts else "8 B" if "64" in parts else "2 B" if {"U16", "S16"} & set(parts) \
+            else "1 B" if {"U8", "S8"} & set(parts) else "4 B"
+        return f"store {width}" if width != "1 B" else None
+    return {"LDL": "local load", "STL": "local store", "CALL": "call"}.get(parts[0])
 
 
 def find_cuobjdump() -> str | None:
@@ -77,10 +81,9 @@ def parse(sass: str) -> dict[str, dict[str, Counter]]:
             continue
         instruction = re.search(r"/\*[0-9a-f]{4,}\*/\s+(?:@!?U?P\w+\s+)?([A-Z][A-Z0-9_.]*)", line)
         if instruction and kernel is not None:
-            opcode = instruction.group(1)
-            for name, pattern in CLASSES.items():
-                if re.match(pattern, opcode):
-                    result[arch][kernel][name] += 1
+            kind = classify(instruction.group(1))
+            if kind is not None:
+                result[arch][kernel][kind] += 1
     return result
 
 

@@ -64,35 +64,85 @@ __device__ inline at::BFloat16 from_float<at::BFloat16>(float x) {
   return at::BFloat16(__float2bfloat16_rn(x));
 }
 
-// Writes `count` (<= 4) consecutive logical elements starting at `index`.
+template <typename scalar_t, typename T>
+__device__ inline scalar_t convert(T value) {
+  if constexpr (std::is_same_v<T, double>) {
+    return value;
+  } else {
+    return from_float<scalar_t>(value);
+  }
+}
+
+// The 16 bits of a float16 or bfloat16 value.
+template <typename scalar_t>
+__device__ inline uint32_t bits16(scalar_t value) {
+  return value.x;
+}
+
+// Writes the kGroup values of one whole group at `index` (a multiple of
+// kGroup) of a contiguous tensor: one 16-byte store for four float32 or two
+// float64 values and one 8-byte store for four 16-bit values where the
+// address allows it (the caching allocator's blocks do, unless a view
+// starts inside one), element stores otherwise. Indices are compile-time
+// constants, so `values` stays in registers. The vector stores are
+// __stcg intrinsics: a plain float4 assignment next to the element-store
+// fallback was compiled into four predicated 4-byte stores on both paths
+// (tools/sass_report.py shows which).
+template <typename scalar_t, int kGroup, typename T>
+__device__ inline void store_group(scalar_t* data, int64_t index, const T (&values)[4]) {
+  scalar_t* at = data + index;
+  const uintptr_t address = reinterpret_cast<uintptr_t>(at);
+  if constexpr (std::is_same_v<scalar_t, float> && kGroup == 4) {
+    if (address % 16 == 0) {
+      __stcg(reinterpret_cast<float4*>(at), make_float4(values[0], values[1], values[2], values[3]));
+      return;
+    }
+  } else if constexpr (std::is_same_v<scalar_t, double> && kGroup == 2) {
+    if (address % 16 == 0) {
+      __stcg(reinterpret_cast<double2*>(at), make_double2(values[0], values[1]));
+      return;
+    }
+  } else if constexpr ((std::is_same_v<scalar_t, at::Half> || std::is_same_v<scalar_t, at::BFloat16>) &&
+                       kGroup == 4) {
+    if (address % 8 == 0) {
+      uint2 packed;
+      packed.x = bits16(from_float<scalar_t>(values[0])) | (bits16(from_float<scalar_t>(values[1])) << 16);
+      packed.y = bits16(from_float<scalar_t>(values[2])) | (bits16(from_float<scalar_t>(values[3])) << 16);
+      __stcg(reinterpret_cast<uint2*>(at), packed);
+      return;
+    }
+  }
+#pragma unroll
+  for (int j = 0; j < kGroup; ++j) {
+    at[j] = convert<scalar_t>(values[j]);
+  }
+}
+
+// Writes the first `count` (<= 4) of `values` at logical elements `index`,
+// `index` + 1, ... of any layout (a group's tail, strided tensors). The loop
+// is unrolled with a predicate so that `values` stays in registers.
 template <typename scalar_t, typename T, typename Params>
-__device__ inline void store(const Slot<Params>& slot, int64_t index,
-                             const T* values, int count) {
+__device__ inline void store_some(const Slot<Params>& slot, int64_t index, const T (&values)[4], int count) {
   scalar_t* data = static_cast<scalar_t*>(slot.data);
-  if (slot.contiguous) {
-    if constexpr (std::is_same_v<scalar_t, float>) {
-      if (count == 4 && reinterpret_cast<uintptr_t>(data + index) % 16 == 0) {
-        *reinterpret_cast<float4*>(data + index) =
-            make_float4(values[0], values[1], values[2], values[3]);
-        return;
-      }
-    }
-    for (int j = 0; j < count; ++j) {
-      if constexpr (std::is_same_v<T, double>) {
-        data[index + j] = values[j];
-      } else {
-        data[index + j] = from_float<scalar_t>(values[j]);
-      }
-    }
-    return;
-  }
-  for (int j = 0; j < count; ++j) {
-    if constexpr (std::is_same_v<T, double>) {
-      data[slot.layout.offset_of(index + j)] = values[j];
-    } else {
-      data[slot.layout.offset_of(index + j)] = from_float<scalar_t>(values[j]);
+#pragma unroll
+  for (int j = 0; j < 4; ++j) {
+    if (j < count) {
+      const int64_t offset = slot.contiguous ? index + j : slot.layout.offset_of(index + j);
+      data[offset] = convert<scalar_t>(values[j]);
     }
   }
+}
+
+// values[k] for a run-time k < 4, by selects rather than an indexed load
+// (which would put `values` in local memory).
+template <typename T>
+__device__ inline T pick(const T (&values)[4], int k) {
+  T value = values[0];
+#pragma unroll
+  for (int j = 1; j < 4; ++j) {
+    value = k == j ? values[j] : value;
+  }
+  return value;
 }
 
 // ------------------------------------------- per-distribution group math
@@ -191,14 +241,39 @@ __device__ void fill_window(const Slot<typename Dist::Params>& slot, int64_t blo
     T values[4];
     uint64_t computed = ~uint64_t{0};
     const int count = static_cast<int>(block_end - index < 4 ? block_end - index : 4);
-    for (int k = 0; k < count; ++k) {
-      const int64_t global = slot.window.global_index(index + k);
-      const uint64_t group = static_cast<uint64_t>(global / Dist::kGroup);
-      if (group != computed) {
-        Dist::group(slot.params, group, values);
-        computed = group;
+#pragma unroll
+    for (int k = 0; k < 4; ++k) {
+      if (k < count) {
+        const int64_t global = slot.window.global_index(index + k);
+        const uint64_t group = static_cast<uint64_t>(global / Dist::kGroup);
+        if (group != computed) {
+          Dist::group(slot.params, group, values);
+          computed = group;
+        }
+        const T one[4] = {pick(values, static_cast<int>(global % Dist::kGroup)), T{}, T{}, T{}};
+        store_some<scalar_t>(slot, index + k, one, 1);
       }
-      store<scalar_t>(slot, index + k, values + global % Dist::kGroup, 1);
+    }
+  }
+}
+
+// Fills [block_start, block_end) of a whole tensor, a group per thread and
+// iteration, with `params` (see fill_kernel on where they live).
+template <typename Dist, typename scalar_t>
+__device__ inline void fill_whole(const Slot<typename Dist::Params>& slot, const typename Dist::Params& params,
+                                  int64_t block_start, int64_t block_end) {
+  using T = typename Dist::Value;
+  scalar_t* const data = static_cast<scalar_t*>(slot.data);
+  const bool contiguous = slot.contiguous;
+  for (int64_t index = block_start + static_cast<int64_t>(threadIdx.x) * Dist::kGroup; index < block_end;
+       index += static_cast<int64_t>(kThreads) * Dist::kGroup) {
+    T values[4];
+    Dist::group(params, static_cast<uint64_t>(index / Dist::kGroup), values);
+    if (contiguous && index + Dist::kGroup <= block_end) {
+      store_group<scalar_t, Dist::kGroup>(data, index, values);
+    } else {
+      const int64_t left = block_end - index;
+      store_some<scalar_t>(slot, index, values, static_cast<int>(left < Dist::kGroup ? left : Dist::kGroup));
     }
   }
 }
@@ -207,30 +282,30 @@ template <typename Dist, typename scalar_t>
 __global__ void __launch_bounds__(kThreads)
     fill_kernel(const Slot<typename Dist::Params>* slots,
                 const int64_t* first_blocks, int num_slots) {
-  using T = typename Dist::Value;
+  using Params = typename Dist::Params;
   // The slot of this block: the last one whose first block is <= ours.
   int lo = 0, hi = num_slots - 1;
   while (lo < hi) {
     const int mid = (lo + hi + 1) / 2;
     if (first_blocks[mid] <= blockIdx.x) lo = mid; else hi = mid - 1;
   }
-  const Slot<typename Dist::Params>& slot = slots[lo];
+  const Slot<Params>& slot = slots[lo];
+  const int64_t numel = slot.numel;
   const int64_t block_start =
       (static_cast<int64_t>(blockIdx.x) - first_blocks[lo]) * kElementsPerBlock;
-  const int64_t block_end = block_start + kElementsPerBlock < slot.numel
-                                ? block_start + kElementsPerBlock
-                                : slot.numel;
+  const int64_t block_end = block_start + kElementsPerBlock < numel ? block_start + kElementsPerBlock : numel;
   if (!slot.window.whole()) {
     fill_window<Dist, scalar_t>(slot, block_start, block_end);
     return;
   }
-  for (int64_t index = block_start + static_cast<int64_t>(threadIdx.x) * Dist::kGroup;
-       index < block_end; index += static_cast<int64_t>(kThreads) * Dist::kGroup) {
-    T values[4];
-    Dist::group(slot.params, static_cast<uint64_t>(index / Dist::kGroup), values);
-    const int count = static_cast<int>(
-        block_end - index < Dist::kGroup ? block_end - index : Dist::kGroup);
-    store<scalar_t>(slot, index, values, count);
+  // Small parameter structs are copied into registers once (stores through
+  // the data pointer may alias the slot table, so a reference would reload
+  // them every iteration); a mixture's tables stay in memory.
+  if constexpr (sizeof(Params) <= 96) {
+    const Params params = slot.params;
+    fill_whole<Dist, scalar_t>(slot, params, block_start, block_end);
+  } else {
+    fill_whole<Dist, scalar_t>(slot, slot.params, block_start, block_end);
   }
 }
 
