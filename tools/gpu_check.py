@@ -2,9 +2,11 @@
 
     bash tools/gpu_check.sh OUT_DIR [--plan]
 
-On a machine with an NVIDIA GPU, a CUDA build of torch (2.11 or newer) and
-a matching nvcc, with no network: builds fastinit in place for this GPU's
-architecture, then runs, each with its own time limit, the CUDA tests,
+On a machine with an NVIDIA GPU, a CUDA build of torch and a matching nvcc,
+with no network: builds fastinit in place for this GPU's architecture
+(fastinit is tested with torch 2.13 and 2.14; with an older torch, such as
+the 2.11 GPU machines often carry, the build step's log says whether it
+compiled), then runs, each with its own time limit, the CUDA tests,
 torch.compile on CUDA, a CPU == CUDA bit check of every float32
 initializer, compute-sanitizer (memcheck) on a short kernel run and the
 report's GPU rows (`python -m fastinit.bench --device cuda`: against stock
