@@ -9,6 +9,8 @@
 #include <c10/util/Half.h>
 #include <c10/util/Exception.h>
 
+#include "fastinit/params.h"
+
 namespace fastinit {
 namespace {
 
@@ -39,11 +41,15 @@ double largest_finite(at::ScalarType dtype) {
 
 }  // namespace
 
+void check_floating(const char* function, const at::Tensor& tensor) {
+  TORCH_CHECK_NOT_IMPLEMENTED(at::isFloatingType(tensor.scalar_type()), "fastinit::", function,
+                              ": unsupported dtype torch.",
+                              c10::getDtypeNames(tensor.scalar_type()).first,
+                              "; expected float32, float64, float16 or bfloat16");
+}
+
 void check_destination(const char* op, const at::Tensor& tensor) {
-  TORCH_CHECK_NOT_IMPLEMENTED(
-      at::isFloatingType(tensor.scalar_type()), "fastinit::", op,
-      ": unsupported dtype ", tensor.scalar_type(),
-      "; expected float32, float64, float16 or bfloat16");
+  check_floating(op, tensor);
   at::assert_no_internal_overlap(tensor);
 }
 
@@ -99,51 +105,49 @@ void check_trunc_normal_args(at::TensorList tensors, at::IntArrayRef seeds,
 
 void check_mixture_args(at::TensorList tensors, at::IntArrayRef seeds,
                         at::IntArrayRef counts, at::ArrayRef<double> probabilities,
-                        at::IntArrayRef kinds, at::ArrayRef<double> first,
-                        at::ArrayRef<double> second, at::ArrayRef<double> third,
-                        at::ArrayRef<double> fourth) {
+                        at::IntArrayRef kinds, at::ArrayRef<double> parameters) {
   check_batch_sizes("mixture_", tensors, seeds, {counts.size()});
   int64_t total = 0;
   for (const int64_t count : counts) {
-    TORCH_CHECK_VALUE(count >= 1 && count <= 8,
-                      "fastinit::mixture_ takes 1 to 8 components, but got ", count);
+    TORCH_CHECK_VALUE(count >= 1 && count <= MixtureParams::kMaxComponents,
+                      "fastinit::mixture_ takes 1 to ", MixtureParams::kMaxComponents,
+                      " components, but got ", count);
     total += count;
   }
+  constexpr int64_t kPer = MixtureParams::kParametersPerComponent;
   TORCH_CHECK(probabilities.size() == static_cast<size_t>(total) &&
                   kinds.size() == static_cast<size_t>(total) &&
-                  first.size() == static_cast<size_t>(total) &&
-                  second.size() == static_cast<size_t>(total) &&
-                  third.size() == static_cast<size_t>(total) &&
-                  fourth.size() == static_cast<size_t>(total),
-              "fastinit::mixture_: got ", total, " components but ",
-              probabilities.size(), " probabilities, ", kinds.size(), " kinds and ",
-              first.size(), ", ", second.size(), ", ", third.size(), ", ", fourth.size(),
-              " parameters");
+                  parameters.size() == static_cast<size_t>(kPer * total),
+              "fastinit::mixture_: got ", total, " components but ", probabilities.size(),
+              " probabilities, ", kinds.size(), " kinds and ", parameters.size(),
+              " parameters (", kPer, " per component)");
   int64_t k = 0;
   for (const int64_t count : counts) {
     double sum = 0.0;
     for (int64_t j = 0; j < count; ++j, ++k) {
+      const double* numbers = parameters.data() + kPer * k;
       TORCH_CHECK_VALUE(probabilities[k] >= 0.0 && std::isfinite(probabilities[k]),
                         "fastinit::mixture_: probabilities must be finite and >= 0, but got ",
                         probabilities[k]);
       sum += probabilities[k];
-      TORCH_CHECK_VALUE(kinds[k] >= 0 && kinds[k] <= 3,
+      TORCH_CHECK_VALUE(kinds[k] >= MixtureParams::kConstant && kinds[k] <= MixtureParams::kTruncNormal,
                         "fastinit::mixture_: unknown component kind ", kinds[k]);
-      TORCH_CHECK_VALUE(std::isfinite(first[k]) && std::isfinite(second[k]),
+      TORCH_CHECK_VALUE(std::isfinite(numbers[0]) && std::isfinite(numbers[1]),
                         "fastinit::mixture_: component parameters must be finite, but got ",
-                        first[k], ", ", second[k]);
-      TORCH_CHECK_VALUE(kinds[k] != 1 || first[k] <= second[k],
+                        numbers[0], ", ", numbers[1]);
+      TORCH_CHECK_VALUE(kinds[k] != MixtureParams::kUniform || numbers[0] <= numbers[1],
                         "fastinit::mixture_: a uniform component needs a <= b, but got a=",
-                        first[k], " > b=", second[k]);
-      TORCH_CHECK_VALUE(kinds[k] != 2 || second[k] >= 0.0,
+                        numbers[0], " > b=", numbers[1]);
+      TORCH_CHECK_VALUE(kinds[k] != MixtureParams::kNormal || numbers[1] >= 0.0,
                         "fastinit::mixture_: a normal component needs std >= 0, but got std ",
-                        second[k]);
-      TORCH_CHECK_VALUE(kinds[k] != 3 || (second[k] > 0.0 && !std::isnan(third[k]) &&
-                                          !std::isnan(fourth[k]) && third[k] <= fourth[k] &&
-                                          third[k] < INFINITY && fourth[k] > -INFINITY),
+                        numbers[1]);
+      TORCH_CHECK_VALUE(kinds[k] != MixtureParams::kTruncNormal ||
+                            (numbers[1] > 0.0 && !std::isnan(numbers[2]) &&
+                             !std::isnan(numbers[3]) && numbers[2] <= numbers[3] &&
+                             numbers[2] < INFINITY && numbers[3] > -INFINITY),
                         "fastinit::mixture_: a truncated normal component needs std > 0 and "
-                        "a <= b holding a finite number, but got std ", second[k], ", a=",
-                        third[k], ", b=", fourth[k]);
+                        "a <= b holding a finite number, but got std ", numbers[1], ", a=",
+                        numbers[2], ", b=", numbers[3]);
     }
     TORCH_CHECK_VALUE(std::fabs(sum - 1.0) <= 1e-6,
                       "fastinit::mixture_: probabilities must sum to 1 (within 1e-6), but sum to ",
@@ -190,10 +194,6 @@ void check_sparse_args(const at::Tensor& tensor, double sparsity, double std) {
                     "fastinit::sparse_ expects 0 <= sparsity <= 1, but found "
                     "sparsity ", sparsity);
   check_destination("sparse_", tensor);
-}
-
-int64_t sparse_zero_count(int64_t rows, double sparsity) {
-  return static_cast<int64_t>(std::ceil(sparsity * static_cast<double>(rows)));
 }
 
 void check_shard_lists(const char* op, at::TensorList tensors,

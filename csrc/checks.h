@@ -12,6 +12,11 @@
 
 namespace fastinit {
 
+// NotImplementedError naming `function` (a public fastinit function, or an
+// op as "fastinit::<op>") unless `tensor` is floating point, not complex:
+// the one check of the dtype, for the ops and the Python functions.
+void check_floating(const char* function, const at::Tensor& tensor);
+
 // A destination: floating point (not complex), no overlapping elements.
 void check_destination(const char* op, const at::Tensor& tensor);
 
@@ -28,9 +33,7 @@ void check_trunc_normal_args(at::TensorList tensors, at::IntArrayRef seeds,
 
 void check_mixture_args(at::TensorList tensors, at::IntArrayRef seeds,
                         at::IntArrayRef counts, at::ArrayRef<double> probabilities,
-                        at::IntArrayRef kinds, at::ArrayRef<double> first,
-                        at::ArrayRef<double> second, at::ArrayRef<double> third,
-                        at::ArrayRef<double> fourth);
+                        at::IntArrayRef kinds, at::ArrayRef<double> parameters);
 
 void check_orthogonal_args(at::TensorList destinations, const at::Tensor& gaussians);
 
@@ -47,8 +50,5 @@ void check_shard_lists(const char* op, at::TensorList tensors,
 std::vector<ShardWindow> shard_windows(const char* op, at::TensorList tensors,
                                        at::OptionalIntArrayRef global_shapes,
                                        at::OptionalIntArrayRef offsets);
-
-// The number of rows per column that sparse_ sets to zero.
-int64_t sparse_zero_count(int64_t rows, double sparsity);
 
 }  // namespace fastinit

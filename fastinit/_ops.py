@@ -18,10 +18,12 @@ empty_flat = _C.empty_flat  # Note [populated allocations] in csrc/python_module
 find_holders = _C.find_holders  # Note [finding holders] in csrc/python/holders.cpp
 LARGE_MATRIX_ELEMENTS: int = _C.LARGE_MATRIX_ELEMENTS  # csrc/orthogonal_householder.h
 
-# fill_*(tensor, generator, *params) -> bool: draw one seed (none for meta
-# tensors) from resolve_generator(generator) and call the op through the C++
-# dispatcher without autograd history; False, touching nothing, for a dtype
-# that is not floating point. Eager only: callers test
+# fill_*(function, tensor, generator, *params): draw one seed (none for
+# meta tensors) from resolve_generator(generator) and call the op through
+# the C++ dispatcher without autograd history (Note [calls below autograd]
+# in csrc/python/fills.cpp); a dtype that is not floating point raises
+# NotImplementedError naming `function`, the public function, as
+# require_floating does. Eager only: callers test
 # torch.compiler.is_compiling() first and, while compiling, use the ops that
 # draw their seed when the graph runs (a seed drawn at trace time would be
 # replayed by every call). Not wrapped in torch.compiler.disable, which costs
@@ -29,6 +31,11 @@ LARGE_MATRIX_ELEMENTS: int = _C.LARGE_MATRIX_ELEMENTS  # csrc/orthogonal_househo
 fill_uniform = _C.fill_uniform
 fill_normal = _C.fill_normal
 fill_trunc_normal = _C.fill_trunc_normal
+
+# The mixture's limits and component kinds, owned by MixtureParams in
+# csrc/include/fastinit/params.h.
+MIXTURE_MAX_COMPONENTS: int = _C.MIXTURE_MAX_COMPONENTS
+MIXTURE_KINDS: dict[str, int] = dict(_C.MIXTURE_KINDS)
 
 
 _draw_seeds = torch.compiler.disable(_C.draw_seeds)
@@ -74,7 +81,9 @@ def draw_seeds(generator: torch.Generator | None, count: int) -> list[int]:
 
 
 def require_floating(name: str, tensor: torch.Tensor) -> None:
-    """Rejects integer, bool and complex destinations, naming `name`."""
+    """Rejects integer, bool and complex destinations, naming `name`: the
+    message of csrc/checks.cpp's check_floating (which the ops and the fill_*
+    paths use), in Python so that torch.compile traces it."""
     if not tensor.is_floating_point():
         raise NotImplementedError(
             f"fastinit::{name}: unsupported dtype {tensor.dtype}; "
@@ -82,73 +91,57 @@ def require_floating(name: str, tensor: torch.Tensor) -> None:
         )
 
 
-# kind -> (the op taking seeds, the op drawing its own seeds when it runs)
+# kind -> (the op drawing its own seeds when it runs (traced code), the
+# batched fill from Python lists in eager code: _C.*_batch(tensors, seeds,
+# *op parameter lists, global_shapes=None, offsets=None))
 _RANDOM_OPS = {
-    "uniform": (ops.uniform_, ops.uniform_from_generator_),
-    "normal": (ops.normal_, ops.normal_from_generator_),
-    "trunc_normal": (ops.trunc_normal_, ops.trunc_normal_from_generator_),
-    "mixture": (ops.mixture_, ops.mixture_from_generator_),
+    "uniform": (ops.uniform_from_generator_, _C.uniform_batch),
+    "normal": (ops.normal_from_generator_, _C.normal_batch),
+    "trunc_normal": (ops.trunc_normal_from_generator_, _C.trunc_normal_batch),
+    "mixture": (ops.mixture_from_generator_, _C.mixture_batch),
 }
 RANDOM_KINDS = frozenset(_RANDOM_OPS)
 
 
-def random_op(kind: str):
-    """The batched op of distribution `kind` that takes seeds."""
-    return _RANDOM_OPS[kind][0]
-
-
 def op_parameters(kind: str, params: list) -> list[list]:
     """The ops' parameter lists for one specs.Fill params tuple per tensor:
-    one number per tensor, or for mixtures the component counts and the
-    components' numbers in order."""
+    one number per tensor, or for mixtures the component counts, then the
+    components' probabilities, kinds and four parameters each, in order."""
     if kind == "mixture":
-        counts = [len(p[1]) for p in params]
-        return [counts] + [[x for p in params for x in p[field]] for field in range(6)]
+        return [
+            [len(p[0]) for p in params],
+            [x for p in params for x in p[0]],
+            [x for p in params for x in p[1]],
+            [x for p in params for component in zip(*p[2:]) for x in component],
+        ]
     return [list(column) for column in zip(*params)]
 
 
-# kind -> _C.*_batch(tensors, seeds, *op parameter lists): the batched op
-# on whole plain tensors, called from C++ below autograd (as the fill_*
-# above), which spares the few hundred nanoseconds per tensor that
-# converting the lists for a torch.ops call costs.
-_BATCH_FILLS = {
-    "uniform": _C.uniform_batch,
-    "normal": _C.normal_batch,
-    "trunc_normal": _C.trunc_normal_batch,
-    "mixture": _C.mixture_batch,
-}
-
-
-def fill_plain(kind: str, tensors: list, seeds: list, op_params: list) -> None:
-    """One batched op call of distribution `kind` on plain (not DTensor)
-    tensors: tensor i gets seeds[i], op_params are op_parameters' lists."""
-    _BATCH_FILLS[kind](tensors, seeds, *op_params)
+def fill_batch(kind: str, tensors: list, seeds: list, op_params: list, windows: dict | None = None) -> None:
+    """One batched op call of distribution `kind` ("uniform", "normal",
+    "trunc_normal", "mixture") on plain tensors, eager: tensor i gets
+    seeds[i], op_params are op_parameters' lists, `windows` the
+    global_shapes and offsets of shards (fastinit.sharding)."""
+    _RANDOM_OPS[kind][1](tensors, seeds, *op_params, **(windows or {}))
 
 
 def fill_random(kind: str, tensors: list, seeds: list, params: list) -> None:
-    """One batched op call of distribution `kind` ("uniform", "normal",
-    "trunc_normal", "mixture" with specs.Fill params): tensor i gets seeds[i]
-    and params[i]; a DTensor's local shard gets its slice of the global
-    tensor's values (fastinit.sharding)."""
+    """fill_batch with specs.Fill params per tensor; a DTensor's local shard
+    gets its slice of the global tensor's values (fastinit.sharding)."""
     tensors, seeds, params, windows = localize(tensors, seeds, params)
-    if not tensors:  # e.g. only empty shards
-        return
-    if windows:
-        with torch.no_grad():
-            random_op(kind)(tensors, seeds, *op_parameters(kind, params), **windows)
-    else:
-        fill_plain(kind, tensors, seeds, op_parameters(kind, params))
+    if tensors:  # none: e.g. only empty shards
+        fill_batch(kind, tensors, seeds, op_parameters(kind, params), windows)
 
 
-def fill_random_one(kind: str, tensor, generator, params: tuple) -> None:
+def fill_one(kind: str, tensor, generator, params: tuple) -> None:
     """fill_random on one tensor with a seed drawn from `generator` (none
     for meta tensors)."""
     if not tensor.is_meta:
         fill_random(kind, [tensor], draw_seeds(generator, 1), [params])
 
 
-def fill_random_drawing(kind: str, tensor, generator, params: tuple) -> None:
-    """fill_random_one for torch.compile: the op draws the seed when the
-    compiled code runs, not once at trace time."""
+def fill_one_traced(kind: str, tensor, generator, params: tuple) -> None:
+    """fill_one for torch.compile: the op draws the seed when the compiled
+    code runs, not once at trace time."""
     with torch.no_grad():
-        _RANDOM_OPS[kind][1]([tensor], *op_parameters(kind, [params]), resolve_generator(generator))
+        _RANDOM_OPS[kind][0]([tensor], *op_parameters(kind, [params]), resolve_generator(generator))

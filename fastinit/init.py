@@ -16,8 +16,8 @@ from typing_extensions import ParamSpec
 
 from ._ops import (
     fill_normal,
-    fill_random_drawing,
-    fill_random_one,
+    fill_one,
+    fill_one_traced,
     fill_trunc_normal,
     fill_uniform,
     ops,
@@ -75,15 +75,14 @@ _FAST_PATHS = {"uniform": fill_uniform, "normal": fill_normal, "trunc_normal": f
 
 
 def _fill(kind: str, name: str, tensor: Tensor, params: tuple, generator) -> Tensor:
-    compiling = torch.compiler.is_compiling()
-    if not compiling and type(tensor) in PLAIN_TENSOR_TYPES and kind in _FAST_PATHS:
-        if _FAST_PATHS[kind](tensor, generator, *params):
-            return tensor
-    require_floating(name, tensor)
-    if compiling:
-        fill_random_drawing(kind, tensor, generator, params)
+    if torch.compiler.is_compiling():
+        require_floating(name, tensor)
+        fill_one_traced(kind, tensor, generator, params)
+    elif type(tensor) in PLAIN_TENSOR_TYPES and kind in _FAST_PATHS:
+        _FAST_PATHS[kind](name, tensor, generator, *params)
     else:
-        fill_random_one(kind, tensor, generator, params)
+        require_floating(name, tensor)
+        fill_one(kind, tensor, generator, params)
     return tensor
 
 

@@ -31,7 +31,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from ._ops import (RANDOM_KINDS, draw_seeds, empty_flat, fill_plain, fill_random, module_tree, op_parameters,
+from ._ops import (RANDOM_KINDS, draw_seeds, empty_flat, fill_batch, fill_random, module_tree, op_parameters,
                    require_floating, using_generator)
 from .fans import kaiming_std
 from .orthogonal import orthogonal_matrices
@@ -353,7 +353,7 @@ class _Schedule:
             elif op_params is None:  # DTensors: each local shard its slice
                 fill_random(kind, group, group_seeds, params)
             else:
-                fill_plain(kind, group, group_seeds, op_params)
+                fill_batch(kind, group, group_seeds, op_params)
         with torch.no_grad():
             for index, value in self.constants:
                 tensors[index].fill_(value)

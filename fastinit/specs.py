@@ -15,6 +15,7 @@ from typing import NamedTuple
 import torch
 
 from . import init as _init
+from ._ops import MIXTURE_KINDS
 from .fans import fan, fans, kaiming_std, xavier_std
 
 __all__ = [
@@ -184,7 +185,6 @@ class Call(Init):
 
 
 # ------------------------------------------------------------------ mixtures
-_MIXTURE_KINDS = {"constant": 0, "uniform": 1, "normal": 2, "trunc_normal": 3}
 
 
 class Mixture(Init):
@@ -195,7 +195,7 @@ class Mixture(Init):
     Normal, TruncNormal, Constant, Xavier/Kaiming specs, FanScaled versions
     of those, or Mixtures (flattened).
     Probabilities must be >= 0 and sum to 1 within 1e-6 (no silent
-    renormalization); at most 8 components. Values are computed in float32
+    renormalization); at most MIXTURE_MAX_COMPONENTS (8) components. Values are computed in float32
     for every dtype.
     """
 
@@ -225,12 +225,12 @@ class Mixture(Init):
             if fill.kind == "mixture":  # flatten a nested mixture
                 rows += [(probability * p, *rest) for p, *rest in zip(*fill.params)]
                 continue
-            if fill.kind not in _MIXTURE_KINDS:
+            if fill.kind not in MIXTURE_KINDS:
                 raise NotImplementedError(
                     f"fastinit.Mixture: {type(spec).__name__} components are not supported "
                     "(use Uniform, Normal, TruncNormal, Constant or specs resolving to them)")
             numbers = (tuple(fill.params) + (0.0, 0.0, 0.0))[:4]
-            rows.append((probability, _MIXTURE_KINDS[fill.kind], *numbers))
+            rows.append((probability, MIXTURE_KINDS[fill.kind], *numbers))
         return Fill("mixture", tuple(map(tuple, zip(*rows))))
 
 

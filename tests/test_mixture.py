@@ -116,8 +116,8 @@ def test_mixture_as_a_rule_is_batched_and_equal_to_single_calls():
 def test_opcheck():
     tensors = [torch.empty(8, 5), torch.empty(3, 7, dtype=torch.bfloat16)]
     torch.library.opcheck(torch.ops.fastinit.mixture_,
-                          (tensors, [1, 2], [2, 1], [0.5, 0.5, 1.0], [1, 3, 0], [0.0, 0.0, 3.0], [1.0, 1.0, 0.0],
-                           [0.0, -1.0, 0.0], [0.0, 1.0, 0.0]))
+                          (tensors, [1, 2], [2, 1], [0.5, 0.5, 1.0], [1, 3, 0],
+                           [0.0, 1.0, 0.0, 0.0, 0.0, 1.0, -1.0, 1.0, 3.0, 0.0, 0.0, 0.0]))
 
 
 @pytest.mark.parametrize("dtype", FLOAT_DTYPES)

@@ -14,7 +14,8 @@
 #include <ATen/Version.h>
 #include <torch/library.h>
 
-#include "../checks.h"
+#include "../backend_kernels.h"
+#include "backend.h"
 #include "fastinit/distributions.h"
 #include "fastinit/layout.h"
 #include "kernel_table.h"
@@ -30,8 +31,6 @@ static_assert(kChunk <= kMaxKernelElements, "chunk too large for a kernel");
 // Elements per kernel call when the values go through a buffer (float16,
 // bfloat16, strided destinations): a multiple of every group size.
 constexpr int64_t kStoreChunk = 1024;
-// Elements below which a fill stays on the calling thread.
-constexpr int64_t kGrainElements = 32768;
 
 // ATen's choice (ATEN_CPU_CAPABILITY lowers it, and is trusted even when
 // it names an instruction set this CPU lacks, where ATen's own kernels
@@ -50,11 +49,6 @@ const KernelTable& select_kernels() {
     return avx2_kernels();
   }
   return portable_kernels();
-}
-
-const KernelTable& kernels() {
-  static const KernelTable& table = select_kernels();
-  return table;
 }
 
 // Where a fill writes: the tensor's data and, unless it is contiguous, the
@@ -321,154 +315,84 @@ void add_double(FillPlan& plan, const at::Tensor& tensor, const ShardWindow& win
                            });
 }
 
-PhiloxKey key_of(int64_t seed) {
-  return philox_key_from_seed(static_cast<uint64_t>(seed));
-}
+// The kernels of each distribution: float32-computed kernels of the table
+// for float32, float16 and bfloat16 (and for float64 where kFloat64 is
+// null), else float64 groups of kFloat64Group elements.
+template <typename Args>
+struct KernelsOf;
 
-void uniform_(at::TensorList tensors, at::IntArrayRef seeds,
-              at::ArrayRef<double> low, at::ArrayRef<double> high,
-              at::OptionalIntArrayRef global_shapes, at::OptionalIntArrayRef offsets) {
-  check_uniform_args(tensors, seeds, low, high);
-  const auto windows = shard_windows("uniform_", tensors, global_shapes, offsets);
-  FillPlan plan(tensors.size());
-  for (size_t i = 0; i < tensors.size(); ++i) {
-    const PhiloxKey key = key_of(seeds[i]);
-    if (tensors[i].scalar_type() == at::kDouble) {
-      const UniformParams<double> p{key, low[i], high[i] - low[i]};
-      add_double<2>(plan, tensors[i], windows[i], [p](uint64_t g, double* out) {
-        uniform_group_f64(p, g, out);
-      });
-    } else {
-      const UniformParams<float> p{key, static_cast<float>(low[i]),
-                                   static_cast<float>(high[i] - low[i])};
-      add_float(plan, tensors[i], windows[i], p, kernels().uniform, kernels().bfloat16.uniform,
-                kernels().half.uniform);
-    }
+template <>
+struct KernelsOf<UniformArgs> {
+  static constexpr int64_t kFloat64Group = 2;
+  static constexpr auto kFloat64 = &uniform_group_f64;
+  static auto float32() { return kernels().uniform; }
+  static auto bfloat16() { return kernels().bfloat16.uniform; }
+  static auto half() { return kernels().half.uniform; }
+};
+
+template <>
+struct KernelsOf<NormalArgs> {
+  static constexpr int64_t kFloat64Group = 2;
+  static constexpr auto kFloat64 = &normal_group_f64;
+  static auto float32() { return kernels().normal; }
+  static auto bfloat16() { return kernels().bfloat16.normal; }
+  static auto half() { return kernels().half.normal; }
+};
+
+template <>
+struct KernelsOf<TruncNormalArgs> {
+  static constexpr int64_t kFloat64Group = 1;
+  static void float64_element(const TruncNormalParams<double>& p, uint64_t index, double* out) {
+    *out = trunc_normal_element_f64(p, index);
   }
-  plan.run();
-}
+  static constexpr auto kFloat64 = &float64_element;
+  static auto float32() { return kernels().trunc_normal; }
+  static auto bfloat16() { return kernels().bfloat16.trunc_normal; }
+  static auto half() { return kernels().half.trunc_normal; }
+};
 
-void normal_(at::TensorList tensors, at::IntArrayRef seeds,
-             at::ArrayRef<double> mean, at::ArrayRef<double> std,
-             at::OptionalIntArrayRef global_shapes, at::OptionalIntArrayRef offsets) {
-  check_normal_args(tensors, seeds, mean, std);
-  const auto windows = shard_windows("normal_", tensors, global_shapes, offsets);
-  FillPlan plan(tensors.size());
-  for (size_t i = 0; i < tensors.size(); ++i) {
-    const PhiloxKey key = key_of(seeds[i]);
-    if (tensors[i].scalar_type() == at::kDouble) {
-      const NormalParams<double> p{key, mean[i], std[i]};
-      add_double<2>(plan, tensors[i], windows[i], [p](uint64_t g, double* out) {
-        normal_group_f64(p, g, out);
-      });
-    } else {
-      const NormalParams<float> p{key, static_cast<float>(mean[i]),
-                                  static_cast<float>(std[i])};
-      add_float(plan, tensors[i], windows[i], p, kernels().normal, kernels().bfloat16.normal,
-                kernels().half.normal);
-    }
-  }
-  plan.run();
-}
-
-void trunc_normal_(at::TensorList tensors, at::IntArrayRef seeds,
-                   at::ArrayRef<double> mean, at::ArrayRef<double> std,
-                   at::ArrayRef<double> a, at::ArrayRef<double> b,
-                   at::OptionalIntArrayRef global_shapes, at::OptionalIntArrayRef offsets) {
-  check_trunc_normal_args(tensors, seeds, mean, std, a, b);
-  const auto windows = shard_windows("trunc_normal_", tensors, global_shapes, offsets);
-  FillPlan plan(tensors.size());
-  for (size_t i = 0; i < tensors.size(); ++i) {
-    const PhiloxKey key = key_of(seeds[i]);
-    if (tensors[i].scalar_type() == at::kDouble) {
-      const auto p = TruncNormalParams<double>::make(key, mean[i], std[i], a[i], b[i]);
-      add_double<1>(plan, tensors[i], windows[i], [p](uint64_t index, double* out) {
-        *out = trunc_normal_element_f64(p, index);
-      });
-    } else {
-      const auto p = TruncNormalParams<float>::make(key, mean[i], std[i], a[i], b[i]);
-      add_float(plan, tensors[i], windows[i], p, kernels().trunc_normal,
-                kernels().bfloat16.trunc_normal, kernels().half.trunc_normal);
-    }
-  }
-  plan.run();
-}
-
-// Note [fused mixtures] in distributions.h; every dtype computed in float32.
-void mixture_(at::TensorList tensors, at::IntArrayRef seeds, at::IntArrayRef counts,
-              at::ArrayRef<double> probabilities, at::IntArrayRef kinds,
-              at::ArrayRef<double> first, at::ArrayRef<double> second,
-              at::ArrayRef<double> third, at::ArrayRef<double> fourth,
-              at::OptionalIntArrayRef global_shapes, at::OptionalIntArrayRef offsets) {
-  check_mixture_args(tensors, seeds, counts, probabilities, kinds, first, second, third, fourth);
-  const auto windows = shard_windows("mixture_", tensors, global_shapes, offsets);
-  FillPlan plan(tensors.size());
-  int64_t offset = 0;
-  for (size_t i = 0; i < tensors.size(); ++i) {
-    const int count = static_cast<int>(counts[i]);
-    const MixtureParams p = MixtureParams::make(
-        key_of(seeds[i]), count, probabilities.data() + offset, kinds.data() + offset,
-        first.data() + offset, second.data() + offset, third.data() + offset,
-        fourth.data() + offset);
-    offset += count;
-    add_float(plan, tensors[i], windows[i], p, kernels().mixture);
-  }
-  plan.run();
-}
-
-// Note [sparse_ zero pattern] in distributions.h.
-void sparse_(const at::Tensor& tensor, int64_t seed, double sparsity,
-             double std) {
-  check_sparse_args(tensor, sparsity, std);
-  const int64_t rows = tensor.size(0);
-  const int64_t cols = tensor.size(1);
-  TORCH_CHECK(rows <= INT64_C(0xFFFFFFFF),
-              "fastinit::sparse_ supports at most 2^32 - 1 rows, but got ",
-              rows);
-  const int64_t zeros = sparse_zero_count(rows, sparsity);
-  normal_({tensor}, {seed}, {0.0}, {std}, std::nullopt, std::nullopt);
-  if (zeros == 0 || cols == 0) {
-    return;
-  }
-  const PhiloxKey key = key_of(seed);
-  const int64_t row_stride = tensor.stride(0);
-  const int64_t col_stride = tensor.stride(1);
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, tensor.scalar_type(), "fastinit::sparse_", [&] {
-    scalar_t* data = tensor.data_ptr<scalar_t>();
-    const int64_t grain = std::max<int64_t>(1, kGrainElements / rows);
-    at::parallel_for(0, cols, grain, [&](int64_t col_begin, int64_t col_end) {
-      std::vector<int64_t> perm(rows);
-      std::vector<int64_t> swaps(zeros);
-      for (int64_t r = 0; r < rows; ++r) {
-        perm[r] = r;
-      }
-      for (int64_t c = col_begin; c < col_end; ++c) {
-        choose_sparse_rows(key, static_cast<uint64_t>(c), rows, zeros,
-                           perm.data(), swaps.data());
-        for (int64_t j = 0; j < zeros; ++j) {
-          data[perm[j] * row_stride + c * col_stride] = scalar_t(0);
-        }
-        undo_sparse_rows(zeros, perm.data(), swaps.data());
-      }
-    });
-  });
-}
-
-std::string cpu_kernels() { return kernels().name; }
+template <>
+struct KernelsOf<MixtureArgs> {
+  static constexpr int64_t kFloat64Group = 0;
+  static constexpr std::nullptr_t kFloat64 = nullptr;
+  static auto float32() { return kernels().mixture; }
+  static Kernel16<MixtureParams> bfloat16() { return nullptr; }
+  static Kernel16<MixtureParams> half() { return nullptr; }
+};
 
 }  // namespace
 
-TORCH_LIBRARY_IMPL(fastinit, CPU, m) {
-  m.impl("uniform_", &uniform_);
-  m.impl("normal_", &normal_);
-  m.impl("trunc_normal_", &trunc_normal_);
-  m.impl("sparse_", &sparse_);
-  m.impl("mixture_", &mixture_);
+const KernelTable& kernels() {
+  static const KernelTable& table = select_kernels();
+  return table;
 }
 
-TORCH_LIBRARY_FRAGMENT(fastinit, m) {
-  // Which instruction-set kernels this process uses: portable, avx2, avx512.
-  m.def("cpu_kernels() -> str", &cpu_kernels);
+template <typename Args>
+void Backend::fill(at::TensorList tensors, const std::vector<ShardWindow>& windows,
+                   const Args& args) {
+  using Kernels = KernelsOf<Args>;
+  FillPlan plan(tensors.size());
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    if constexpr (Kernels::kFloat64 != nullptr) {
+      if (tensors[i].scalar_type() == at::kDouble) {
+        add_double<Kernels::kFloat64Group>(
+            plan, tensors[i], windows[i],
+            [p = args.params64(i)](uint64_t group, double* out) { Kernels::kFloat64(p, group, out); });
+        continue;
+      }
+    }
+    add_float(plan, tensors[i], windows[i], args.params32(i), Kernels::float32(),
+              Kernels::bfloat16(), Kernels::half());
+  }
+  plan.run();
 }
+
+template void Backend::fill(at::TensorList, const std::vector<ShardWindow>&, const UniformArgs&);
+template void Backend::fill(at::TensorList, const std::vector<ShardWindow>&, const NormalArgs&);
+template void Backend::fill(at::TensorList, const std::vector<ShardWindow>&,
+                            const TruncNormalArgs&);
+template void Backend::fill(at::TensorList, const std::vector<ShardWindow>&, const MixtureArgs&);
+
+TORCH_LIBRARY_IMPL(fastinit, CPU, m) { BackendKernels<Backend>::register_to(m); }
 
 }  // namespace fastinit::cpu

@@ -46,6 +46,10 @@ struct KernelTable {
   Fill16 half;
 };
 
+// The table this process uses (ATen's choice of instruction set, capped by
+// what the CPU has; fill_kernels.cpp).
+const KernelTable& kernels();
+
 const KernelTable& portable_kernels();
 const KernelTable& avx2_kernels();
 const KernelTable& avx512_kernels();

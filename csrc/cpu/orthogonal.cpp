@@ -15,10 +15,9 @@
 // of torch.set_num_threads, MKL's nested team could wait forever.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
-#include <torch/library.h>
 
-#include "../checks.h"
 #include "../orthogonal_householder.h"
+#include "backend.h"
 
 // MKL's thread-local thread count (its C entry point; the lower-case name
 // is the Fortran one, taking a pointer); exported by torch builds with MKL, null
@@ -48,9 +47,10 @@ class SerialLapack {
   int previous_ = 0;  // 0: follow MKL's global setting
 };
 
-void orthogonal_from_(at::TensorList destinations, const at::Tensor& gaussians,
-                      double gain) {
-  check_orthogonal_args(destinations, gaussians);
+}  // namespace
+
+void Backend::orthogonal_from(at::TensorList destinations, const at::Tensor& gaussians,
+                              double gain) {
   const int64_t count = static_cast<int64_t>(destinations.size());
   if (gaussians.size(1) * gaussians.size(2) >= kLargeMatrixElements) {
     for (int64_t i = 0; i < count; ++i) {
@@ -64,12 +64,6 @@ void orthogonal_from_(at::TensorList destinations, const at::Tensor& gaussians,
       write_orthogonal(destinations, i, gaussians.narrow(0, i, 1), gain);
     }
   });
-}
-
-}  // namespace
-
-TORCH_LIBRARY_IMPL(fastinit, CPU, m) {
-  m.impl("orthogonal_from_", &orthogonal_from_);
 }
 
 }  // namespace fastinit::cpu

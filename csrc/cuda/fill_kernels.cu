@@ -25,8 +25,8 @@
 
 #include <vector>
 
-#include "../checks.h"
-#include "../orthogonal_householder.h"
+#include "../backend_kernels.h"
+#include "backend.h"
 #include "fastinit/distributions.h"
 #include "fastinit/layout.h"
 #include "fastinit/scalar_lanes.h"
@@ -175,20 +175,7 @@ struct TruncNormalF32 {
     float v[1][4];
     trunc_normal_first_lanes<S, 1>(p, g, v);
     for (int j = 0; j < 4; ++j) {
-      float value = v[0][j];
-      const uint64_t index = 4 * g + j;
-      const uint32_t lo[1] = {static_cast<uint32_t>(index)};
-      const uint32_t hi[1] = {static_cast<uint32_t>(index >> 32)};
-      for (uint32_t attempt = 1; isnan(value); ++attempt) {
-        if (attempt > kTruncNormalMaxAttempts) {
-          value = trunc_normal_fallback(p);
-          break;
-        }
-        float retry[1];
-        trunc_normal_retry_lanes<S, 1>(p, lo, hi, attempt, retry);
-        value = retry[0];
-      }
-      out[j] = value;
+      out[j] = isnan(v[0][j]) ? trunc_normal_retried(p, 4 * g + j, Stream::kValues) : v[0][j];
     }
   }
 };
@@ -391,120 +378,47 @@ void fill_all(at::TensorList list, const std::vector<ShardWindow>& windows, Make
   }
 }
 
-PhiloxKey key_of(int64_t seed) { return philox_key_from_seed(static_cast<uint64_t>(seed)); }
-
-void uniform_(at::TensorList tensors, at::IntArrayRef seeds, at::ArrayRef<double> low,
-              at::ArrayRef<double> high, at::OptionalIntArrayRef global_shapes,
-              at::OptionalIntArrayRef offsets) {
-  check_uniform_args(tensors, seeds, low, high);
-  fill_all<UniformF32, UniformF64>(
-      tensors, shard_windows("uniform_", tensors, global_shapes, offsets),
-      [&](size_t i) {
-        return UniformParams<float>{key_of(seeds[i]), static_cast<float>(low[i]),
-                                    static_cast<float>(high[i] - low[i])};
-      },
-      [&](size_t i) { return UniformParams<double>{key_of(seeds[i]), low[i], high[i] - low[i]}; });
-}
-
-void normal_(at::TensorList tensors, at::IntArrayRef seeds, at::ArrayRef<double> mean,
-             at::ArrayRef<double> std, at::OptionalIntArrayRef global_shapes,
-             at::OptionalIntArrayRef offsets) {
-  check_normal_args(tensors, seeds, mean, std);
-  fill_all<NormalF32, NormalF64>(
-      tensors, shard_windows("normal_", tensors, global_shapes, offsets),
-      [&](size_t i) {
-        return NormalParams<float>{key_of(seeds[i]), static_cast<float>(mean[i]),
-                                   static_cast<float>(std[i])};
-      },
-      [&](size_t i) { return NormalParams<double>{key_of(seeds[i]), mean[i], std[i]}; });
-}
-
-void trunc_normal_(at::TensorList tensors, at::IntArrayRef seeds, at::ArrayRef<double> mean,
-                   at::ArrayRef<double> std, at::ArrayRef<double> a, at::ArrayRef<double> b,
-                   at::OptionalIntArrayRef global_shapes, at::OptionalIntArrayRef offsets) {
-  check_trunc_normal_args(tensors, seeds, mean, std, a, b);
-  fill_all<TruncNormalF32, TruncNormalF64>(
-      tensors, shard_windows("trunc_normal_", tensors, global_shapes, offsets),
-      [&](size_t i) {
-        return TruncNormalParams<float>::make(key_of(seeds[i]), mean[i], std[i], a[i], b[i]);
-      },
-      [&](size_t i) {
-        return TruncNormalParams<double>::make(key_of(seeds[i]), mean[i], std[i], a[i], b[i]);
-      });
-}
-
-// Note [fused mixtures]; float64 outputs are computed in float32 too.
-void mixture_(at::TensorList tensors, at::IntArrayRef seeds, at::IntArrayRef counts,
-              at::ArrayRef<double> probabilities, at::IntArrayRef kinds,
-              at::ArrayRef<double> first, at::ArrayRef<double> second,
-              at::ArrayRef<double> third, at::ArrayRef<double> fourth,
-              at::OptionalIntArrayRef global_shapes, at::OptionalIntArrayRef offsets) {
-  check_mixture_args(tensors, seeds, counts, probabilities, kinds, first, second, third, fourth);
-  const auto windows = shard_windows("mixture_", tensors, global_shapes, offsets);
-  std::vector<int64_t> first_component(tensors.size() + 1, 0);
-  for (size_t i = 0; i < tensors.size(); ++i) {
-    first_component[i + 1] = first_component[i] + counts[i];
-  }
-  const auto make = [&](size_t i) {
-    const int64_t o = first_component[i];
-    return MixtureParams::make(key_of(seeds[i]), static_cast<int>(counts[i]),
-                               probabilities.data() + o, kinds.data() + o, first.data() + o,
-                               second.data() + o, third.data() + o, fourth.data() + o);
-  };
-  fill_all<MixtureF32, MixtureF32>(tensors, windows, make, make);
-}
-
-// One batched at::linalg_qr on the device for the whole group.
-void orthogonal_from_(at::TensorList destinations, const at::Tensor& gaussians, double gain) {
-  check_orthogonal_args(destinations, gaussians);
-  if (destinations.empty()) return;
-  const c10::cuda::OptionalCUDAGuard guard(gaussians.device());
-  write_orthogonal(destinations, 0, gaussians, gain);
-}
-
-// The values on the device, the zero pattern chosen on the host with the
-// CPU's function (Note [sparse_ zero pattern]) and scattered without a sync.
-void sparse_(const at::Tensor& tensor, int64_t seed, double sparsity, double std) {
-  check_sparse_args(tensor, sparsity, std);
-  const int64_t rows = tensor.size(0);
-  const int64_t cols = tensor.size(1);
-  TORCH_CHECK(rows <= INT64_C(0xFFFFFFFF),
-              "fastinit::sparse_ supports at most 2^32 - 1 rows, but got ", rows);
-  normal_({tensor}, {seed}, {0.0}, {std}, std::nullopt, std::nullopt);
-  const int64_t zeros = sparse_zero_count(rows, sparsity);
-  if (zeros == 0 || cols == 0) return;
-  at::Tensor row_index = at::empty({zeros * cols}, at::kLong);
-  at::Tensor col_index = at::empty({zeros * cols}, at::kLong);
-  int64_t* row_out = row_index.data_ptr<int64_t>();
-  int64_t* col_out = col_index.data_ptr<int64_t>();
-  std::vector<int64_t> perm(rows), swaps(zeros);
-  for (int64_t r = 0; r < rows; ++r) perm[r] = r;
-  for (int64_t c = 0; c < cols; ++c) {
-    choose_sparse_rows(key_of(seed), static_cast<uint64_t>(c), rows, zeros, perm.data(),
-                       swaps.data());
-    for (int64_t j = 0; j < zeros; ++j) {
-      row_out[c * zeros + j] = perm[j];
-      col_out[c * zeros + j] = c;
-    }
-    undo_sparse_rows(zeros, perm.data(), swaps.data());
-  }
-  const c10::cuda::OptionalCUDAGuard guard(tensor.device());
-  const auto to_device = [&](const at::Tensor& t) {
-    return t.pin_memory().to(tensor.device(), /*non_blocking=*/true);
-  };
-  tensor.index_put_({to_device(row_index), to_device(col_index)},
-                    at::zeros({}, tensor.options()));
-}
+// The group math of each distribution, float32-computed and float64.
+template <typename Args>
+struct DistributionsOf;
+template <>
+struct DistributionsOf<UniformArgs> {
+  using F32 = UniformF32;
+  using F64 = UniformF64;
+};
+template <>
+struct DistributionsOf<NormalArgs> {
+  using F32 = NormalF32;
+  using F64 = NormalF64;
+};
+template <>
+struct DistributionsOf<TruncNormalArgs> {
+  using F32 = TruncNormalF32;
+  using F64 = TruncNormalF64;
+};
+template <>
+struct DistributionsOf<MixtureArgs> {  // Note [fused mixtures]: float32 for every dtype
+  using F32 = MixtureF32;
+  using F64 = MixtureF32;
+};
 
 }  // namespace
 
-TORCH_LIBRARY_IMPL(fastinit, CUDA, m) {
-  m.impl("uniform_", &uniform_);
-  m.impl("normal_", &normal_);
-  m.impl("trunc_normal_", &trunc_normal_);
-  m.impl("sparse_", &sparse_);
-  m.impl("mixture_", &mixture_);
-  m.impl("orthogonal_from_", &orthogonal_from_);
+template <typename Args>
+void Backend::fill(at::TensorList tensors, const std::vector<ShardWindow>& windows,
+                   const Args& args) {
+  using Distributions = DistributionsOf<Args>;
+  fill_all<typename Distributions::F32, typename Distributions::F64>(
+      tensors, windows, [&](size_t i) { return args.params32(i); },
+      [&](size_t i) { return args.params64(i); });
 }
+
+template void Backend::fill(at::TensorList, const std::vector<ShardWindow>&, const UniformArgs&);
+template void Backend::fill(at::TensorList, const std::vector<ShardWindow>&, const NormalArgs&);
+template void Backend::fill(at::TensorList, const std::vector<ShardWindow>&,
+                            const TruncNormalArgs&);
+template void Backend::fill(at::TensorList, const std::vector<ShardWindow>&, const MixtureArgs&);
+
+TORCH_LIBRARY_IMPL(fastinit, CUDA, m) { BackendKernels<Backend>::register_to(m); }
 
 }  // namespace fastinit::cuda

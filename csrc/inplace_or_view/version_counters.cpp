@@ -6,6 +6,8 @@
 // serves every op: the written arguments are the schema's Tensor(a!) and
 // Tensor(a!)[] ones. The *_from_generator_ ops get no kernel here: they
 // write through the seeded ops, which bump the versions.
+#include "version_counters.h"
+
 #include <vector>
 
 #include <ATen/core/dispatch/Dispatcher.h>
@@ -13,7 +15,15 @@
 #include <torch/csrc/autograd/variable.h>
 #include <torch/library.h>
 
-namespace fastinit::inplace_or_view {
+namespace fastinit {
+
+void bump_versions(at::TensorList written) {
+  for (const at::Tensor& tensor : written) {
+    torch::autograd::impl::bump_version(tensor);
+  }
+}
+
+namespace inplace_or_view {
 namespace {
 
 void write_then_bump_versions(const c10::OperatorHandle& op, c10::DispatchKeySet keys,
@@ -39,9 +49,7 @@ void write_then_bump_versions(const c10::OperatorHandle& op, c10::DispatchKeySet
     const at::AutoDispatchBelowADInplaceOrView below;
     op.redispatchBoxed(keys & c10::after_ADInplaceOrView_keyset, stack);
   }
-  for (const at::Tensor& tensor : written) {
-    torch::autograd::impl::bump_version(tensor);
-  }
+  bump_versions(written);
 }
 
 }  // namespace
@@ -53,4 +61,5 @@ TORCH_LIBRARY_IMPL(fastinit, ADInplaceOrView, m) {
   }
 }
 
-}  // namespace fastinit::inplace_or_view
+}  // namespace inplace_or_view
+}  // namespace fastinit

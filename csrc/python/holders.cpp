@@ -5,7 +5,7 @@
 
 namespace py = pybind11;
 
-namespace fastinit {
+namespace fastinit::python {
 
 // Note [finding holders]
 // ~~~~~~~~~~~~~~~~~~~~~~
@@ -69,4 +69,4 @@ py::list find_holders(const py::list& objects, const py::list& targets, Py_ssize
   return finder.found;
 }
 
-}  // namespace fastinit
+}  // namespace fastinit::python

@@ -3,9 +3,9 @@
 // fastinit.patching (Note [finding holders] in holders.cpp).
 #include <torch/extension.h>
 
-namespace fastinit {
+namespace fastinit::python {
 
 pybind11::list find_holders(const pybind11::list& objects, const pybind11::list& targets,
                             Py_ssize_t max_table_size);
 
-}  // namespace fastinit
+}  // namespace fastinit::python

@@ -118,10 +118,10 @@ void test_table(const KernelTable& table) {
   }
   const double probabilities[] = {0.25, 0.5, 0.25};
   const int64_t kinds[] = {1, 3, 2};
-  const double first[] = {5.0, 0.0, 0.0}, second[] = {10.0, 1.0, 0.02};
-  const double third[] = {0.0, 2.5, 0.0}, fourth[] = {0.0, 3.0, 0.0};
-  const auto mixture =
-      fastinit::MixtureParams::make(key, 3, probabilities, kinds, first, second, third, fourth);
+  const double parameters[] = {5.0, 10.0, 0.0, 0.0,  // uniform
+                               0.0, 1.0, 2.5, 3.0,   // truncated normal
+                               0.0, 0.02, 0.0, 0.0};  // normal
+  const auto mixture = fastinit::MixtureParams::make(key, 3, probabilities, kinds, parameters);
   compare("mixture", table, [&](const KernelTable& t, int64_t s, int64_t n, float* out) {
     t.mixture(mixture, s, n, out);
   });

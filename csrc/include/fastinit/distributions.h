@@ -265,7 +265,7 @@ FASTINIT_INLINE typename S::F mixture_component(const MixtureParams& p, int k,
   using F = typename S::F;
   switch (p.kind[k]) {
     case MixtureParams::kConstant:
-      return S::splat_f(p.first[k]);
+      return S::splat_f(p.offset[k]);
     case MixtureParams::kUniform: {
       F u;
       if (p.one_word) {
@@ -276,10 +276,10 @@ FASTINIT_INLINE typename S::F mixture_component(const MixtureParams& p, int k,
       } else {
         u = lanes::unit_co<S>(value_word);
       }
-      return u * S::splat_f(p.second[k]) + S::splat_f(p.first[k]);
+      return u * S::splat_f(p.scale[k]) + S::splat_f(p.offset[k]);
     }
     case MixtureParams::kNormal:
-      return S::splat_f(p.second[k]) * z + S::splat_f(p.first[k]);
+      return S::splat_f(p.scale[k]) * z + S::splat_f(p.offset[k]);
     default: {  // truncated normal: the first attempt
       const TruncNormalParams<float>& t = p.trunc[k];
       F standard = z;
@@ -341,24 +341,31 @@ FASTINIT_INLINE void mixture_lanes(const MixtureParams& p, uint64_t first_group,
   }
 }
 
+// The value of truncated-normal element `index` whose first attempt was
+// rejected: attempts 1, 2, ... on block (index, attempt) of `stream`, one
+// lane, then the fallback (Note [exact truncated normal]).
+FASTINIT_INLINE float trunc_normal_retried(const TruncNormalParams<float>& p, uint64_t index,
+                                           Stream stream) {
+  const uint32_t lo[1] = {static_cast<uint32_t>(index)};
+  const uint32_t hi[1] = {static_cast<uint32_t>(index >> 32)};
+  for (uint32_t attempt = 1; attempt <= kTruncNormalMaxAttempts; ++attempt) {
+    float value[1];
+    trunc_normal_retry_lanes<ScalarLanes, 1>(p, lo, hi, attempt, value, stream);
+    if (!(value[0] != value[0])) return value[0];
+  }
+  return trunc_normal_fallback(p);
+}
+
 // The value of mixture element `index` whose first attempt was rejected (a
-// truncated-normal component): attempts 1, 2, ... of that component on the
-// mixture-value stream, one lane.
+// truncated-normal component): that component's retries on the
+// mixture-value stream.
 FASTINIT_INLINE float mixture_retry(const MixtureParams& p, uint64_t index) {
   const uint32_t choice = philox_block(p.key, index / 4).x[index % 4];
   int k = p.count - 1;
   for (int c = p.count - 2; c >= 0; --c) {
     if (choice < p.threshold[c]) k = c;
   }
-  const uint32_t lo[1] = {static_cast<uint32_t>(index)};
-  const uint32_t hi[1] = {static_cast<uint32_t>(index >> 32)};
-  for (uint32_t attempt = 1; attempt <= kTruncNormalMaxAttempts; ++attempt) {
-    float value[1];
-    trunc_normal_retry_lanes<ScalarLanes, 1>(p.trunc[k], lo, hi, attempt, value,
-                                             Stream::kMixtureValues);
-    if (!(value[0] != value[0])) return value[0];
-  }
-  return trunc_normal_fallback(p.trunc[k]);
+  return trunc_normal_retried(p.trunc[k], index, Stream::kMixtureValues);
 }
 
 // ------------------------------------------------------------ float64

@@ -141,6 +141,9 @@ struct TruncNormalParams {
 // from it (Note [fused mixtures] in distributions.h). float32-computed.
 struct MixtureParams {
   static constexpr int kMaxComponents = 8;
+  // Numbers per component in the op's parameter list: (value, -, -, -),
+  // (a, b, -, -), (mean, std, -, -) or (mean, std, a, b) by kind.
+  static constexpr int kParametersPerComponent = 4;
   enum Kind : uint32_t { kConstant = 0, kUniform = 1, kNormal = 2, kTruncNormal = 3 };
 
   PhiloxKey key;
@@ -149,8 +152,10 @@ struct MixtureParams {
   // component k; the last component takes every remaining word.
   uint32_t threshold[kMaxComponents];
   uint32_t kind[kMaxComponents];
-  float first[kMaxComponents];   // constant value, uniform low, normal mean
-  float second[kMaxComponents];  // -, uniform range, normal std
+  // A value is offset + scale * x, x a unit uniform or a standard normal
+  // (a constant: the offset alone).
+  float offset[kMaxComponents];  // constant value, uniform low, normal mean
+  float scale[kMaxComponents];   // -, uniform range, normal std
   bool any_normal;   // some component needs Box-Muller normals
   bool any_trunc;    // some component may reject (retries needed)
   bool any_test;     // some truncated component needs an acceptance word
@@ -162,22 +167,20 @@ struct MixtureParams {
   float inverse_cells[kMaxComponents];
 
   // Host-side setup from probabilities summing to 1 (checked by the caller)
-  // and per-component parameters: (value), (a, b), (mean, std) or
-  // (mean, std, a, b) for a truncated normal.
+  // and kParametersPerComponent parameters per component.
   static MixtureParams make(PhiloxKey key, int count, const double* probability,
-                            const int64_t* kinds, const double* firsts,
-                            const double* seconds, const double* thirds,
-                            const double* fourths) {
+                            const int64_t* kinds, const double* parameters) {
     MixtureParams p{};
     p.key = key;
     p.count = count;
     p.one_word = true;
     for (int k = 0; k < count; ++k) {
+      const double* numbers = parameters + kParametersPerComponent * k;
       p.kind[k] = static_cast<uint32_t>(kinds[k]);
-      p.first[k] = static_cast<float>(firsts[k]);
-      p.second[k] = static_cast<float>(kinds[k] == kUniform ? seconds[k] - firsts[k] : seconds[k]);
+      p.offset[k] = static_cast<float>(numbers[0]);
+      p.scale[k] = static_cast<float>(kinds[k] == kUniform ? numbers[1] - numbers[0] : numbers[1]);
       if (kinds[k] == kTruncNormal) {
-        p.trunc[k] = TruncNormalParams<float>::make(key, firsts[k], seconds[k], thirds[k], fourths[k]);
+        p.trunc[k] = TruncNormalParams<float>::make(key, numbers[0], numbers[1], numbers[2], numbers[3]);
         p.any_trunc = true;
         const bool normal_proposal = p.trunc[k].method == TruncNormalParams<float>::Method::kNormal;
         p.any_normal = p.any_normal || normal_proposal;
