@@ -14,19 +14,10 @@ import torch
 from torch import Tensor
 from typing_extensions import ParamSpec
 
-from ._ops import (
-    fill_normal,
-    fill_one,
-    fill_one_traced,
-    fill_trunc_normal,
-    fill_uniform,
-    ops,
-    require_floating,
-    resolve_generator,
-)
+from ._ops import fill_tensor, ops, require_floating, resolve_generator
 from .fans import _FanMode, _NonlinearityType, calculate_gain, fan, fans, kaiming_std, xavier_std
 from .orthogonal import orthogonal_matrices
-from .sharding import PLAIN_TENSOR_TYPES, fill_through_full, is_dtensor
+from .sharding import fill_through_full, is_dtensor
 
 __all__ = [
     "calculate_gain",
@@ -61,37 +52,12 @@ __all__ = [
 _R = TypeVar("_R")
 _P = ParamSpec("_P")
 
-# The random fills of one tensor, by kind: a plain tensor through the C++
-# fast path where there is one, a DTensor (or a mixture) through the batched
-# op on its local blocks (fastinit.sharding), and under torch.compile an op
-# that draws its seed when it runs. A dtype that is not floating point
-# raises NotImplementedError naming `name`, the public function.
-#
-# (The common case, a plain floating tensor, costs a 64 x 64 initializer
-# about a microsecond of Python: the helpers below test it first and read
-# each tensor attribute once, since every attribute read or call costs
-# 0.1-0.3 us here.)
-_FAST_PATHS = {"uniform": fill_uniform, "normal": fill_normal, "trunc_normal": fill_trunc_normal}
-
-
-def _fill(kind: str, name: str, tensor: Tensor, params: tuple, generator) -> Tensor:
-    if torch.compiler.is_compiling():
-        require_floating(name, tensor)
-        fill_one_traced(kind, tensor, generator, params)
-    elif type(tensor) in PLAIN_TENSOR_TYPES and kind in _FAST_PATHS:
-        _FAST_PATHS[kind](name, tensor, generator, *params)
-    else:
-        require_floating(name, tensor)
-        fill_one(kind, tensor, generator, params)
-    return tensor
-
-
 def _uniform(name: str, tensor: Tensor, a: float, b: float, generator) -> Tensor:
-    return _fill("uniform", name, tensor, (float(a), float(b)), generator)
+    return fill_tensor("uniform", name, tensor, (float(a), float(b)), generator)
 
 
 def _normal(name: str, tensor: Tensor, mean: float, std: float, generator) -> Tensor:
-    return _fill("normal", name, tensor, (float(mean), float(std)), generator)
+    return fill_tensor("normal", name, tensor, (float(mean), float(std)), generator)
 
 
 def uniform_(
@@ -149,7 +115,7 @@ def trunc_normal_(
             "The distribution of values may be incorrect.",
             stacklevel=2,
         )
-    return _fill("trunc_normal", "trunc_normal_", tensor, (float(mean), float(std), float(a), float(b)), generator)
+    return fill_tensor("trunc_normal", "trunc_normal_", tensor, (float(mean), float(std), float(a), float(b)), generator)
 
 
 def constant_(tensor: Tensor, val: float) -> Tensor:

@@ -32,6 +32,7 @@ import sys
 import warnings
 
 from . import init as fast_init
+from ._ops import fill_tensor
 from .fans import fans
 
 # The std of a standard normal truncated to [-2, 2] (timm's constant).
@@ -45,7 +46,7 @@ def timm_trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0):
                       "The distribution of values may be incorrect.", stacklevel=2)
     if std == 0:
         raise ZeroDivisionError(f"trunc_normal_ expects std != 0, but found std={std} (float division by zero)")
-    return fast_init._fill("trunc_normal", "trunc_normal_", tensor, (float(mean), float(std), float(a), float(b)), None)
+    return fill_tensor("trunc_normal", "trunc_normal_", tensor, (float(mean), float(std), float(a), float(b)), None)
 
 
 def timm_trunc_normal_tf_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0):
@@ -59,7 +60,7 @@ def timm_trunc_normal_tf_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0):
     low, high = mean + std * a, mean + std * b
     if std < 0:  # the normal is symmetric: -|std| Z on [a, b] is |std| Z on [-b, -a]
         low, high = high, low
-    return fast_init._fill("trunc_normal", "trunc_normal_tf_", tensor,
+    return fill_tensor("trunc_normal", "trunc_normal_tf_", tensor,
                            (float(mean), float(abs(std)), float(low), float(high)), None)
 
 

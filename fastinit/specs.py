@@ -15,7 +15,7 @@ from typing import NamedTuple
 import torch
 
 from . import init as _init
-from ._ops import MIXTURE_KINDS
+from ._ops import MIXTURE_KINDS, fill_tensor
 from .fans import fan, fans, kaiming_std, xavier_std
 
 __all__ = [
@@ -235,7 +235,7 @@ class Mixture(Init):
 
 
 def _fill_mixture(tensor, fill, generator):
-    return _init._fill("mixture", "mixture_", tensor, fill.params, generator)
+    return fill_tensor("mixture", "mixture_", tensor, fill.params, generator)
 
 
 def mixture_(tensor: torch.Tensor, components, generator: torch.Generator | None = None) -> torch.Tensor:

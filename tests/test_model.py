@@ -274,11 +274,11 @@ def test_cached_plan_gives_the_values_of_a_fresh_plan():
     gets the values a fresh plan (a new model object) gets."""
     model = _zoo()
     fastinit.reset_parameters(model, generator=torch.Generator().manual_seed(1))
-    assert model in fastinit.model._PLANS
+    assert model in fastinit.planning._PLANS
     fastinit.reset_parameters(model, generator=torch.Generator().manual_seed(2))
-    fastinit.model._PLANS.clear()
+    fastinit.planning._PLANS.clear()
     again = _state(fastinit.reset_parameters(model, generator=torch.Generator().manual_seed(2)))
-    fastinit.model._PLANS.clear()
+    fastinit.planning._PLANS.clear()
     fastinit.reset_parameters(model, generator=torch.Generator().manual_seed(2))
     for name, value in _state(model).items():
         assert_bitwise_equal(value, again[name])
@@ -313,7 +313,7 @@ def test_cached_plan_follows_changes_of_the_model(change):
             p.fill_(float("nan"))
     fastinit.reset_parameters(model, generator=torch.Generator().manual_seed(3))
     got = _state(model)
-    fastinit.model._PLANS.clear()
+    fastinit.planning._PLANS.clear()
     fastinit.reset_parameters(model, generator=torch.Generator().manual_seed(3))
     for name, value in _state(model).items():
         assert not value.isnan().any(), name

@@ -22,9 +22,9 @@ def gpt2_like(layers: int = 48, width: int = 1600, vocab: int = 50257, device=No
 def allocate_and_zero(nbytes: int) -> torch.Tensor:
     """The floor of building a model of `nbytes` on the CPU: the one flat
     allocation materialize makes, populated, then zero_()."""
-    from fastinit.model import _allocate
+    from fastinit.allocation import allocate
 
-    return _allocate(nbytes, torch.device("cpu")).zero_()
+    return allocate(nbytes, torch.device("cpu")).zero_()
 
 
 # Real model shapes from the libraries large models come from, built from

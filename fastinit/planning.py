@@ -1,0 +1,218 @@
+"""Planning and running the fills of a whole model: which rule fills each
+tensor (the order of precedence is in fastinit.model's docstring), cached per
+model (Note [cached plans]), then one batched op call per distribution and
+device."""
+
+import fnmatch
+import weakref
+from collections import defaultdict
+
+import torch
+from torch import nn
+
+from ._ops import RANDOM_KINDS, draw_seeds, fill_batch, fill_random, module_tree, op_parameters, require_floating, using_generator
+from .orthogonal import orthogonal_matrices
+from .patching import patched
+from .rules import builtin_rules
+from .sharding import fill_through_full, is_dtensor
+from .specs import Fill
+
+def _get(module: nn.Module, path: str) -> torch.Tensor | None:
+    if "." not in path:
+        tensor = module._parameters.get(path)
+        return tensor if tensor is not None else module._buffers.get(path)
+    owner, _, name = path.rpartition(".")
+    return getattr(module.get_submodule(owner), name, None)
+
+
+def _qualify(prefix: str, name: str) -> str:
+    return f"{prefix}.{name}" if prefix else name
+
+
+def _split_rules(rules):
+    by_name, by_type = {}, {}
+    for key, spec in (rules or {}).items():
+        (by_type if isinstance(key, type) else by_name)[key] = spec
+    return by_name, by_type
+
+
+def _type_rules(module, by_type):
+    for module_type, spec in by_type.items():
+        if isinstance(module, module_type):
+            if isinstance(spec, dict):
+                return dict(spec)
+            return {name: spec for name, _ in module.named_parameters(recurse=False)}
+    return None
+
+
+_Uninitialized = nn.parameter.UninitializedTensorMixin
+
+
+# Note [cached plans]
+# ~~~~~~~~~~~~~~~~~~~
+# Planning a model (rules per module, name patterns, specs resolved against
+# tensors) costs microseconds per tensor in Python; re-initializing the same
+# model again (restarts, sweeps, tests) should cost little more than its
+# fills. A plan therefore names tensors and modules by their position in the
+# walk of module_tree (csrc/python/module_tree.cpp), and is cached per root module (weakly) with the
+# walk's signature and the rules: a changed tree, parameter or buffer object,
+# shape, dtype or device, or different rules, plans anew. A plan holds no
+# tensor and no module, so the cache never keeps a model alive. Module
+# attributes the built-in rules read (Embedding.padding_idx,
+# RNN.hidden_size, ...) are taken as fixed once the module is built.
+_PLANS: "weakref.WeakKeyDictionary[nn.Module, tuple]" = weakref.WeakKeyDictionary()
+
+
+def _rules_key(rules) -> tuple | None:
+    if rules is None:
+        return None
+    return tuple((key, tuple(spec.items()) if isinstance(spec, dict) else spec) for key, spec in rules.items())
+
+
+def planned(model: nn.Module, rules, include_buffers: bool, builtin: bool = True):
+    """(plan, modules, tensors): the cached plan of `model` if still valid
+    (Note [cached plans]), and the walk it refers to. Without `builtin`,
+    only `rules` fill anything (no built-in rules, no reset_parameters, no
+    tensor left unhandled)."""
+    signature, modules, tensors = module_tree(model)
+    key = (signature, include_buffers, _rules_key(rules), builtin)
+    cached = _PLANS.get(model)
+    if cached is not None and cached[0] == key:
+        return cached[1], modules, tensors
+    plan = Plan(model, rules, include_buffers, modules, tensors, builtin)
+    _PLANS[model] = (key, plan)
+    return plan, modules, tensors
+
+
+class Plan:
+    """What fills what, in module order: items (tensor position, Fill) into
+    the walk of module_tree (csrc/python/module_tree.cpp); "reset_module" items name a module's
+    position instead."""
+
+    def __init__(self, model: nn.Module, rules, include_buffers: bool, walk_modules: list, walk_tensors: list,
+                 builtin: bool = True):
+        items: list[tuple[torch.Tensor | nn.Module, Fill]] = []
+        self.unhandled: list[str] = []
+        self.lazy: list[str] = []
+        by_name, by_type = _split_rules(rules)
+        seen: set[int] = set()
+
+        def add(tensor, spec, qualified):
+            if by_name:
+                for pattern, named_spec in by_name.items():
+                    if fnmatch.fnmatchcase(qualified(), pattern):
+                        spec = named_spec
+                        break
+            fill = spec if isinstance(spec, Fill) or spec is None else spec.resolve(tensor)
+            if fill is not None:
+                items.append((tensor, fill))
+
+        for prefix, module in model.named_modules():
+            own = [(n, t) for n, t in module._parameters.items() if t is not None]
+            if include_buffers:
+                own += [(n, t) for n, t in module._buffers.items() if t is not None]
+            if any(isinstance(t, _Uninitialized) for _, t in own):
+                self.lazy += [_qualify(prefix, name) for name, _ in own]
+                seen.update(id(t) for _, t in own)
+                continue
+            module_rules = _type_rules(module, by_type) if by_type else None
+            if module_rules is None and builtin:
+                module_rules = builtin_rules(module)
+            if module_rules is None and builtin and hasattr(module, "reset_parameters") and own:
+                # A custom module: its own reset_parameters, under patched();
+                # name rules still win (their fills run after the call).
+                seen.update(id(t) for _, t in own)
+                items.append((module, Fill("reset_module", ())))
+                for name, tensor in own:
+                    qualified = _qualify(prefix, name)
+                    if any(fnmatch.fnmatchcase(qualified, p) for p in by_name):
+                        add(tensor, None, lambda: qualified)
+                continue
+            for path, spec in (module_rules or {}).items():
+                tensor = _get(module, path)
+                if tensor is None or id(tensor) in seen:
+                    continue
+                seen.add(id(tensor))
+                if by_name or not isinstance(spec, Fill):
+                    add(tensor, spec, lambda: _qualify(prefix, path))
+                else:
+                    items.append((tensor, spec))
+            for name, tensor in own:
+                if id(tensor) in seen:
+                    continue
+                seen.add(id(tensor))
+                qualified = _qualify(prefix, name)
+                if any(fnmatch.fnmatchcase(qualified, p) for p in by_name):
+                    add(tensor, None, lambda: qualified)
+                elif builtin:
+                    self.unhandled.append(f"{qualified} ({type(module).__name__})")
+
+        position = {id(t): i for i, t in enumerate(walk_tensors) if t is not None}
+        position.update((id(m), i) for i, m in enumerate(walk_modules))
+        self.items = [(position[id(target)], fill) for target, fill in items]
+        self._schedule: Schedule | None = None
+
+    def execute(self, modules: list, tensors: list, generator: torch.Generator | None) -> None:
+        if self._schedule is None:
+            self._schedule = Schedule(self.items, tensors)  # checks first: may raise
+        self._schedule.run(modules, tensors, generator)
+
+
+class Schedule:
+    """A plan's op calls for the tensors it was made for.
+
+    Seeds in module order: one draw per run of random fills between two
+    calls (which draw their own), n at once equalling n single draws. Then
+    one op call per (distribution, device), and the constants."""
+
+    def __init__(self, items: list, tensors: list):
+        for index, fill in items:  # orthogonal_'s checks, before anything is written
+            if fill.kind == "orthogonal":
+                if tensors[index].dim() < 2:
+                    raise ValueError("Only tensors with 2 or more dimensions are supported")
+                require_floating("orthogonal_", tensors[index])
+        self.calls: list[tuple[int, int, Fill]] = []  # (seeds to draw before, position, fill)
+        random = []  # (position, fill), in order
+        drawn = 0  # seeds drawn before the last call
+        for index, fill in items:
+            if fill.kind in RANDOM_KINDS or fill.kind == "orthogonal":
+                tensor = tensors[index]
+                if not tensor.is_meta and (fill.kind != "orthogonal" or tensor.numel() > 0):
+                    random.append((index, fill))  # as the single-tensor functions skip them
+            elif fill.kind in ("call", "reset_module"):
+                self.calls.append((len(random) - drawn, index, fill))
+                drawn = len(random)
+        self.last_draw = len(random) - drawn
+        groups = defaultdict(list)
+        for order, (index, fill) in enumerate(random):
+            gain = fill.params if fill.kind == "orthogonal" else None
+            groups[(fill.kind, tensors[index].device, gain)].append((order, index, fill.params))
+        self.groups = []  # (kind, gain, positions, seed orders, Fill params, op parameters or None if sharded)
+        for (kind, _, gain), members in groups.items():
+            orders, positions, params = (list(column) for column in zip(*members))
+            sharded = any(is_dtensor(tensors[i]) for i in positions)
+            op_params = None if sharded or kind == "orthogonal" else op_parameters(kind, params)
+            self.groups.append((kind, gain, positions, orders, params, op_params))
+        self.constants = [(index, fill.params[0]) for index, fill in items if fill.kind == "constant"]
+
+    def run(self, modules: list, tensors: list, generator) -> None:
+        seeds: list[int] = []
+        for count, index, fill in self.calls:
+            seeds += draw_seeds(generator, count)
+            if fill.kind == "reset_module":
+                with patched(), using_generator(generator):
+                    modules[index].reset_parameters()
+            else:
+                fill.params[0](tensors[index], generator)
+        seeds += draw_seeds(generator, self.last_draw)
+        for kind, gain, positions, orders, params, op_params in self.groups:
+            group, group_seeds = [tensors[i] for i in positions], [seeds[k] for k in orders]
+            if kind == "orthogonal":  # batched per shape (DTensors: see fill_through_full)
+                fill_through_full(group, lambda full: orthogonal_matrices(full, gain[0], seeds=group_seeds))
+            elif op_params is None:  # DTensors: each local shard its slice
+                fill_random(kind, group, group_seeds, params)
+            else:
+                fill_batch(kind, group, group_seeds, op_params)
+        with torch.no_grad():
+            for index, value in self.constants:
+                tensors[index].fill_(value)
