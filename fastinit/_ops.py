@@ -13,8 +13,8 @@ from .sharding import PLAIN_TENSOR_TYPES, localize
 ops = torch.ops.fastinit
 
 # The C++ helpers the Python side uses, all reached through this module.
-module_tree = _C.module_tree  # Note [cached plans] in model.py
-empty_flat = _C.empty_flat  # Note [populated allocations] in csrc/python_module.cpp
+module_tree = _C.module_tree  # Note [cached plans] in planning.py
+empty_flat = _C.empty_flat  # Note [populated allocations] in csrc/python/allocation.cpp
 find_holders = _C.find_holders  # Note [finding holders] in csrc/python/holders.cpp
 LARGE_MATRIX_ELEMENTS: int = _C.LARGE_MATRIX_ELEMENTS  # csrc/orthogonal_householder.h
 

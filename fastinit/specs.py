@@ -42,7 +42,7 @@ class Fill(NamedTuple):
     """A resolved fill: `kind` is "uniform", "normal", "trunc_normal",
     "mixture", "orthogonal" (params = (gain,)) (random, batched), "constant"
     (batched) or "call" (params = (fn,), run in order as fn(tensor,
-    generator)); model.py's plans add "reset_module" (a custom module's own
+    generator)); planning.py's plans add "reset_module" (a custom module's own
     reset_parameters, run in order)."""
 
     kind: str

@@ -318,3 +318,18 @@ def test_constant_ones_zeros(val):
     assert torch.equal(fi.constant_(torch.empty(3, 4), val), torch.full((3, 4), float(val)))
     assert torch.equal(fi.ones_(torch.empty(3, 4)), torch.ones(3, 4))
     assert torch.equal(fi.zeros_(torch.empty(3, 4)), torch.zeros(3, 4))
+
+
+@pytest.mark.parametrize("dtype", [torch.int64, torch.bool, torch.complex64, torch.uint8])
+def test_dtype_check_has_one_message_in_python_and_cpp(dtype):
+    # _ops.require_floating is the traceable twin of C++'s check_floating.
+    from fastinit import _C, _ops
+
+    tensor = torch.zeros(2, dtype=dtype)
+    messages = []
+    for check in (_ops.require_floating, _C.check_floating):
+        with pytest.raises(NotImplementedError) as error:
+            check("xavier_uniform_", tensor)
+        messages.append(str(error.value).splitlines()[0])
+    assert messages[0] == messages[1] == (
+        f"fastinit::xavier_uniform_: unsupported dtype {dtype}; expected float32, float64, float16 or bfloat16")

@@ -114,14 +114,14 @@ struct Destination {
 // A call on many tensors (a whole model) is one parallel region over the
 // chunks of all of them, not one region per tensor: a thousand 64 x 64
 // weights share the threads as well as one large weight does. Each tensor
-// contributes a job (its element count and a chunk filler); chunks start at
+// contributes a DestinationFill (its element count and a chunk filler); chunks start at
 // multiples of kChunk, so they hold whole groups of every distribution.
 // Writes the elements [start, start + count) of one tensor.
 using ChunkFill = std::function<void(int64_t start, int64_t count)>;
 
 class FillPlan {
  public:
-  explicit FillPlan(size_t tensors) { jobs_.reserve(tensors); }
+  explicit FillPlan(size_t tensors) { fills_.reserve(tensors); }
 
   // Adds `tensor`; make(destination) returns its chunk filler
   // fill(start, count). Tensors with too many dims to walk are filled
@@ -142,13 +142,13 @@ class FillPlan {
       add(twin, make);
       return;
     }
-    jobs_.push_back({tensor.numel(), fill_for(tensor, contiguous, layout, make)});
+    fills_.push_back({tensor.numel(), fill_for(tensor, contiguous, layout, make)});
   }
 
   void run() const {
-    std::vector<int64_t> first_chunk(jobs_.size() + 1, 0);
-    for (size_t i = 0; i < jobs_.size(); ++i) {
-      first_chunk[i + 1] = first_chunk[i] + (jobs_[i].numel + kChunk - 1) / kChunk;
+    std::vector<int64_t> first_chunk(fills_.size() + 1, 0);
+    for (size_t i = 0; i < fills_.size(); ++i) {
+      first_chunk[i + 1] = first_chunk[i] + (fills_[i].numel + kChunk - 1) / kChunk;
     }
     const int64_t chunks = first_chunk.back();
     const auto fill_chunks = [&](int64_t chunk_begin, int64_t chunk_end) {
@@ -156,7 +156,7 @@ class FillPlan {
         const size_t i =
             std::upper_bound(first_chunk.begin(), first_chunk.end(), c) - first_chunk.begin() - 1;
         const int64_t start = (c - first_chunk[i]) * kChunk;
-        jobs_[i].fill(start, std::min(kChunk, jobs_[i].numel - start));
+        fills_[i].fill(start, std::min(kChunk, fills_[i].numel - start));
       }
     };
     if (chunks <= kClaimChunks) {
@@ -208,11 +208,11 @@ class FillPlan {
     }
   }
 
-  struct Job {
+  struct DestinationFill {
     int64_t numel;
     ChunkFill fill;
   };
-  std::vector<Job> jobs_;
+  std::vector<DestinationFill> fills_;
   std::vector<std::pair<at::Tensor, at::Tensor>> twins_;
 };
 

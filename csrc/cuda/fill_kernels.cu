@@ -38,8 +38,10 @@ constexpr int kThreads = 256;
 // Elements one CUDA block fills (each thread: four groups of four).
 constexpr int64_t kElementsPerBlock = 4 * kFloatGroup * kThreads;
 
+// A tensor a launch writes, as its blocks see it: the CPU's Destination
+// (data and layout) with its size, shard window and parameters.
 template <typename Params>
-struct Slot {
+struct Destination {
   void* data;
   int64_t numel;
   bool contiguous;
@@ -122,12 +124,12 @@ __device__ inline void store_group(scalar_t* data, int64_t index, const T (&valu
 // `index` + 1, ... of any layout (a group's tail, strided tensors). The loop
 // is unrolled with a predicate so that `values` stays in registers.
 template <typename scalar_t, typename T, typename Params>
-__device__ inline void store_some(const Slot<Params>& slot, int64_t index, const T (&values)[4], int count) {
-  scalar_t* data = static_cast<scalar_t*>(slot.data);
+__device__ inline void store_some(const Destination<Params>& destination, int64_t index, const T (&values)[4], int count) {
+  scalar_t* data = static_cast<scalar_t*>(destination.data);
 #pragma unroll
   for (int j = 0; j < 4; ++j) {
     if (j < count) {
-      const int64_t offset = slot.contiguous ? index + j : slot.layout.offset_of(index + j);
+      const int64_t offset = destination.contiguous ? index + j : destination.layout.offset_of(index + j);
       data[offset] = convert<scalar_t>(values[j]);
     }
   }
@@ -220,7 +222,7 @@ struct TruncNormalF64 {
 // Fills a block of a larger tensor (Note [shard windows]): each thread takes
 // four consecutive local elements and computes each group they need once.
 template <typename Dist, typename scalar_t>
-__device__ void fill_window(const Slot<typename Dist::Params>& slot, int64_t block_start,
+__device__ void fill_window(const Destination<typename Dist::Params>& destination, int64_t block_start,
                             int64_t block_end) {
   using T = typename Dist::Value;
   for (int64_t index = block_start + static_cast<int64_t>(threadIdx.x) * 4; index < block_end;
@@ -231,14 +233,14 @@ __device__ void fill_window(const Slot<typename Dist::Params>& slot, int64_t blo
 #pragma unroll
     for (int k = 0; k < 4; ++k) {
       if (k < count) {
-        const int64_t global = slot.window.global_index(index + k);
+        const int64_t global = destination.window.global_index(index + k);
         const uint64_t group = static_cast<uint64_t>(global / Dist::kGroup);
         if (group != computed) {
-          Dist::group(slot.params, group, values);
+          Dist::group(destination.params, group, values);
           computed = group;
         }
         const T one[4] = {pick(values, static_cast<int>(global % Dist::kGroup)), T{}, T{}, T{}};
-        store_some<scalar_t>(slot, index + k, one, 1);
+        store_some<scalar_t>(destination, index + k, one, 1);
       }
     }
   }
@@ -247,11 +249,11 @@ __device__ void fill_window(const Slot<typename Dist::Params>& slot, int64_t blo
 // Fills [block_start, block_end) of a whole tensor, a group per thread and
 // iteration, with `params` (see fill_kernel on where they live).
 template <typename Dist, typename scalar_t>
-__device__ inline void fill_whole(const Slot<typename Dist::Params>& slot, const typename Dist::Params& params,
+__device__ inline void fill_whole(const Destination<typename Dist::Params>& destination, const typename Dist::Params& params,
                                   int64_t block_start, int64_t block_end) {
   using T = typename Dist::Value;
-  scalar_t* const data = static_cast<scalar_t*>(slot.data);
-  const bool contiguous = slot.contiguous;
+  scalar_t* const data = static_cast<scalar_t*>(destination.data);
+  const bool contiguous = destination.contiguous;
   for (int64_t index = block_start + static_cast<int64_t>(threadIdx.x) * Dist::kGroup; index < block_end;
        index += static_cast<int64_t>(kThreads) * Dist::kGroup) {
     T values[4];
@@ -260,39 +262,39 @@ __device__ inline void fill_whole(const Slot<typename Dist::Params>& slot, const
       store_group<scalar_t, Dist::kGroup>(data, index, values);
     } else {
       const int64_t left = block_end - index;
-      store_some<scalar_t>(slot, index, values, static_cast<int>(left < Dist::kGroup ? left : Dist::kGroup));
+      store_some<scalar_t>(destination, index, values, static_cast<int>(left < Dist::kGroup ? left : Dist::kGroup));
     }
   }
 }
 
 template <typename Dist, typename scalar_t>
 __global__ void __launch_bounds__(kThreads)
-    fill_kernel(const Slot<typename Dist::Params>* slots,
-                const int64_t* first_blocks, int num_slots) {
+    fill_kernel(const Destination<typename Dist::Params>* destinations,
+                const int64_t* first_blocks, int num_destinations) {
   using Params = typename Dist::Params;
-  // The slot of this block: the last one whose first block is <= ours.
-  int lo = 0, hi = num_slots - 1;
+  // The destination of this block: the last one whose first block is <= ours.
+  int lo = 0, hi = num_destinations - 1;
   while (lo < hi) {
     const int mid = (lo + hi + 1) / 2;
     if (first_blocks[mid] <= blockIdx.x) lo = mid; else hi = mid - 1;
   }
-  const Slot<Params>& slot = slots[lo];
-  const int64_t numel = slot.numel;
+  const Destination<Params>& destination = destinations[lo];
+  const int64_t numel = destination.numel;
   const int64_t block_start =
       (static_cast<int64_t>(blockIdx.x) - first_blocks[lo]) * kElementsPerBlock;
   const int64_t block_end = block_start + kElementsPerBlock < numel ? block_start + kElementsPerBlock : numel;
-  if (!slot.window.whole()) {
-    fill_window<Dist, scalar_t>(slot, block_start, block_end);
+  if (!destination.window.whole()) {
+    fill_window<Dist, scalar_t>(destination, block_start, block_end);
     return;
   }
   // Small parameter structs are copied into registers once (stores through
-  // the data pointer may alias the slot table, so a reference would reload
+  // the data pointer may alias the destination table, so a reference would reload
   // them every iteration); a mixture's tables stay in memory.
   if constexpr (sizeof(Params) <= 96) {
-    const Params params = slot.params;
-    fill_whole<Dist, scalar_t>(slot, params, block_start, block_end);
+    const Params params = destination.params;
+    fill_whole<Dist, scalar_t>(destination, params, block_start, block_end);
   } else {
-    fill_whole<Dist, scalar_t>(slot, slot.params, block_start, block_end);
+    fill_whole<Dist, scalar_t>(destination, destination.params, block_start, block_end);
   }
 }
 
@@ -301,45 +303,45 @@ template <typename Dist, typename scalar_t, typename MakeParams>
 void launch(const std::vector<at::Tensor>& tensors, const std::vector<ShardWindow>& windows,
             const std::vector<size_t>& which, MakeParams make_params) {
   using Params = typename Dist::Params;
-  std::vector<Slot<Params>> slots;
+  std::vector<Destination<Params>> destinations;
   std::vector<int64_t> first_blocks;
   int64_t blocks = 0;
   for (size_t i : which) {
     const at::Tensor& t = tensors[i];
     if (t.numel() == 0) continue;
-    Slot<Params> slot{};
-    slot.data = t.data_ptr();
-    slot.numel = t.numel();
-    slot.contiguous = t.is_contiguous();
-    if (!slot.contiguous) {
+    Destination<Params> destination{};
+    destination.data = t.data_ptr();
+    destination.numel = t.numel();
+    destination.contiguous = t.is_contiguous();
+    if (!destination.contiguous) {
       TORCH_CHECK(StridedLayout::coalesce(static_cast<int>(t.dim()), t.sizes().data(),
-                                          t.strides().data(), slot.layout),
+                                          t.strides().data(), destination.layout),
                   "fastinit: tensors with more than ", StridedLayout::kMaxDims,
                   " non-mergeable dims are not supported on CUDA");
     }
-    slot.window = windows[i];
-    slot.params = make_params(i);
-    slots.push_back(slot);
+    destination.window = windows[i];
+    destination.params = make_params(i);
+    destinations.push_back(destination);
     first_blocks.push_back(blocks);
-    blocks += (slot.numel + kElementsPerBlock - 1) / kElementsPerBlock;
+    blocks += (destination.numel + kElementsPerBlock - 1) / kElementsPerBlock;
   }
-  if (slots.empty()) return;
+  if (destinations.empty()) return;
   TORCH_CHECK(blocks <= INT32_MAX, "fastinit: too many elements for one launch");
   const at::Device device = tensors[which.front()].device();
-  const size_t slot_bytes = slots.size() * sizeof(Slot<Params>);
+  const size_t destination_bytes = destinations.size() * sizeof(Destination<Params>);
   const size_t index_bytes = first_blocks.size() * sizeof(int64_t);
-  at::Tensor host = at::empty({static_cast<int64_t>(slot_bytes + index_bytes)},
+  at::Tensor host = at::empty({static_cast<int64_t>(destination_bytes + index_bytes)},
                               at::TensorOptions().dtype(at::kByte).pinned_memory(true));
-  std::memcpy(host.data_ptr(), slots.data(), slot_bytes);
-  std::memcpy(static_cast<uint8_t*>(host.data_ptr()) + slot_bytes, first_blocks.data(),
+  std::memcpy(host.data_ptr(), destinations.data(), destination_bytes);
+  std::memcpy(static_cast<uint8_t*>(host.data_ptr()) + destination_bytes, first_blocks.data(),
               index_bytes);
   at::Tensor table = host.to(device, /*non_blocking=*/true);
-  const auto* device_slots = reinterpret_cast<const Slot<Params>*>(table.data_ptr());
+  const auto* device_destinations = reinterpret_cast<const Destination<Params>*>(table.data_ptr());
   const auto* device_first_blocks =
-      reinterpret_cast<const int64_t*>(static_cast<uint8_t*>(table.data_ptr()) + slot_bytes);
+      reinterpret_cast<const int64_t*>(static_cast<uint8_t*>(table.data_ptr()) + destination_bytes);
   fill_kernel<Dist, scalar_t>
       <<<static_cast<unsigned>(blocks), kThreads, 0, at::cuda::getCurrentCUDAStream()>>>(
-          device_slots, device_first_blocks, static_cast<int>(slots.size()));
+          device_destinations, device_first_blocks, static_cast<int>(destinations.size()));
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 
