@@ -5,8 +5,7 @@ import math
 
 import torch
 
-from ._ops import require_floating
-from .orthogonal import orthogonal_matrices
+from .orthogonal import check_matrix, orthogonal_matrices
 from .sharding import fill_through_full, is_dtensor
 
 __all__ = ["batched_orthogonal_"]
@@ -41,11 +40,8 @@ def batched_orthogonal_(tensors, gain: float = 1, batch_dims: int = 1, generator
             matrices = []
     else:
         matrices = list(tensors)
-        for matrix in matrices:
-            if matrix.ndimension() < 2:
-                raise ValueError("Only tensors with 2 or more dimensions are supported")
     for matrix in matrices:
-        require_floating("batched_orthogonal_", matrix)
+        check_matrix("batched_orthogonal_", matrix)
     live = [m for m in matrices if m.numel() > 0 and not m.is_meta]
     if live:
         orthogonal_matrices(live, gain, generator)

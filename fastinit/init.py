@@ -16,7 +16,7 @@ from typing_extensions import ParamSpec
 
 from ._ops import fill_tensor, ops, require_floating, resolve_generator
 from .fans import _FanMode, _NonlinearityType, calculate_gain, fan, fans, kaiming_std, xavier_std
-from .orthogonal import orthogonal_matrices
+from .orthogonal import check_matrix, orthogonal_matrices
 from .sharding import fill_through_full, is_dtensor
 
 __all__ = [
@@ -263,11 +263,9 @@ def orthogonal_(
     destinations are computed in float32 and rounded once. The same path as
     fastinit.batched_orthogonal_ with one matrix.
     """
-    if tensor.ndimension() < 2:
-        raise ValueError("Only tensors with 2 or more dimensions are supported")
-    if tensor.numel() == 0 or tensor.is_meta:
-        return tensor
-    require_floating("orthogonal_", tensor)
+    if tensor.ndimension() >= 2 and (tensor.numel() == 0 or tensor.is_meta):
+        return tensor  # as torch's: no dtype check for these
+    check_matrix("orthogonal_", tensor)
     if is_dtensor(tensor):
         fill_through_full([tensor], lambda full: orthogonal_matrices(full, gain, generator))
     else:

@@ -8,11 +8,19 @@ import itertools
 import torch
 from torch import Tensor
 
-from ._ops import LARGE_MATRIX_ELEMENTS, draw_seeds, ops, resolve_generator
+from ._ops import LARGE_MATRIX_ELEMENTS, draw_seeds, ops, require_floating, resolve_generator
 
 # The gaussian workspace of one orthogonal_from_ call holds at most this
 # many bytes (or one matrix).
 _ORTHOGONAL_WORKSPACE_BYTES = 32 << 20
+
+
+def check_matrix(name: str, tensor: Tensor) -> None:
+    """torch.nn.init.orthogonal_'s checks of a destination (2 or more dims)
+    and fastinit's (floating point), naming `name`."""
+    if tensor.dim() < 2:
+        raise ValueError("Only tensors with 2 or more dimensions are supported")
+    require_floating(name, tensor)
 
 
 def orthogonal_matrices(matrices: list[Tensor], gain: float, generator=None, seeds: list[int] | None = None) -> None:

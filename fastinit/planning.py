@@ -10,8 +10,8 @@ from collections import defaultdict
 import torch
 from torch import nn
 
-from ._ops import RANDOM_KINDS, draw_seeds, fill_batch, fill_random, module_tree, op_parameters, require_floating, using_generator
-from .orthogonal import orthogonal_matrices
+from ._ops import RANDOM_KINDS, draw_seeds, fill_batch, fill_random, module_tree, op_parameters, using_generator
+from .orthogonal import check_matrix, orthogonal_matrices
 from .patching import patched
 from .rules import builtin_rules
 from .sharding import fill_through_full, is_dtensor
@@ -168,9 +168,7 @@ class Schedule:
     def __init__(self, items: list, tensors: list):
         for index, fill in items:  # orthogonal_'s checks, before anything is written
             if fill.kind == "orthogonal":
-                if tensors[index].dim() < 2:
-                    raise ValueError("Only tensors with 2 or more dimensions are supported")
-                require_floating("orthogonal_", tensors[index])
+                check_matrix("orthogonal_", tensors[index])
         self.calls: list[tuple[int, int, Fill]] = []  # (seeds to draw before, position, fill)
         random = []  # (position, fill), in order
         drawn = 0  # seeds drawn before the last call

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import torch
 
+from .._ops import ops
 from .cases import all_cases
 
 
@@ -37,7 +38,7 @@ def machine() -> dict:
         "cpu": cpu,
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
-        "cpu_kernels": torch.ops.fastinit.cpu_kernels(),
+        "cpu_kernels": ops.cpu_kernels(),
         "python": platform.python_version(),
     }
     if torch.cuda.is_available():
