@@ -127,3 +127,119 @@ def test_mixed_devices_in_one_call_raise_a_clear_error(first):
     with pytest.raises(RuntimeError, match="Expected all tensors to be on the same device"):
         ops.uniform_(tensors, [1, 2], [0.0, 0.0], [1.0, 1.0])
     assert torch.all(cpu == 7.0) and torch.all(cuda.cpu() == 7.0)
+
+
+# ---------------------------------------------------------------------------
+# Bit identity with the CPU where the launches differ most (multi-tensor
+# tables, vector-store alignment, windows far into a tensor, layouts,
+# mixtures): the cases the first GPU run must confirm. Each body takes the
+# device so that it also runs on the CPU against itself (test code checked
+# without a GPU: test_gpu_cases_run_on_the_cpu).
+SIZES = [1, 3, 4095, 4096, 4097, 100003]
+SEEDED = {
+    "uniform_": ([-1.0], [2.0]),
+    "normal_": ([0.5], [2.0]),
+    "trunc_normal_": ([0.0], [1.0], [-0.3], [0.2]),
+}
+
+
+def _assert_same(gpu, cpu):
+    if gpu.dtype == torch.float64:
+        torch.testing.assert_close(gpu.cpu(), cpu, rtol=1e-14, atol=1e-14)
+    else:
+        assert_bitwise_equal(gpu.cpu(), cpu)
+
+
+def _many_tensors_one_launch(device, name, dtype):
+    sizes = SIZES * 40  # 240 tensors of one dtype: one launch
+    params = SEEDED[name]
+    op = getattr(ops, name)
+    seeds = list(range(100, 100 + len(sizes)))
+    expanded = [column * len(sizes) for column in params]
+    cpu = [torch.empty(n, dtype=dtype) for n in sizes]
+    op(cpu, seeds, *expanded)
+    gpu = [torch.empty(n, dtype=dtype, device=device) for n in sizes]
+    op(gpu, seeds, *expanded)
+    for g, c in zip(gpu, cpu):
+        _assert_same(g, c)
+
+
+def _offsets_and_layouts(device, dtype):
+    # A view starting one element into its storage (no 16-byte alignment),
+    # channels_last, and a window at a global offset beyond 2^34.
+    base = torch.empty(1 + 4097, dtype=dtype, device=device)
+    view = base[1:]
+    fi.normal_(view, 0.0, 1.0, generator=torch.Generator().manual_seed(3))
+    _assert_same(view, fi.normal_(torch.empty(4097, dtype=dtype), 0.0, 1.0, generator=torch.Generator().manual_seed(3)))
+    nhwc = torch.empty(2, 3, 17, 19, dtype=dtype, device=device).to(memory_format=torch.channels_last)
+    fi.kaiming_uniform_(nhwc, generator=torch.Generator().manual_seed(4))
+    _assert_same(nhwc, fi.kaiming_uniform_(torch.empty(2, 3, 17, 19, dtype=dtype), generator=torch.Generator().manual_seed(4)))
+    windows = {"global_shapes": [1 << 20, 1 << 15], "offsets": [(1 << 19) + 3, 5]}  # first index > 2^34
+    for name, params in SEEDED.items():
+        cpu = torch.empty(3, 1000, dtype=dtype)
+        getattr(ops, name)([cpu], [9], *params, **windows)
+        gpu = torch.empty(3, 1000, dtype=dtype, device=device)
+        getattr(ops, name)([gpu], [9], *params, **windows)
+        _assert_same(gpu, cpu)
+
+
+MIXTURES = {
+    "one-word": [(0.25, fastinit.Uniform(-1, 1)), (0.5, fastinit.Constant(0.0)), (0.25, fastinit.Uniform(2, 3))],
+    "truncated": [(0.4, fastinit.TruncNormal(0.0, 1.0, 2.0, 2.5)), (0.6, fastinit.Normal(0.0, 0.02))],
+}
+
+
+def _mixtures(device, dtype):
+    for components in MIXTURES.values():
+        cpu = fastinit.mixture_(torch.empty(3, 4097, dtype=dtype), components, generator=torch.Generator().manual_seed(6))
+        gpu = fastinit.mixture_(torch.empty(3, 4097, dtype=dtype, device=device), components,
+                                generator=torch.Generator().manual_seed(6))
+        assert_bitwise_equal(gpu.cpu(), cpu)  # float32 math for every dtype
+
+
+def _orthogonal(device, dtype):
+    matrices = [torch.empty(48, 80, dtype=dtype, device=device) for _ in range(5)]
+    fastinit.batched_orthogonal_(matrices, generator=torch.Generator().manual_seed(8))
+    gram = torch.stack([m.double() @ m.double().T for m in matrices])
+    torch.testing.assert_close(gram, torch.eye(48, dtype=torch.float64).expand(5, 48, 48).to(device),
+                               atol=1e-5 if dtype == torch.float32 else 1e-12, rtol=0)
+    generator = torch.Generator().manual_seed(8)
+    singles = [fi.orthogonal_(torch.empty(48, 80, dtype=dtype, device=device), generator=generator) for _ in range(5)]
+    for batched, single in zip(matrices, singles):
+        assert_bitwise_equal(batched, single)
+
+
+@needs_gpu
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES)
+@pytest.mark.parametrize("name", SEEDED)
+def test_cuda_many_tensors_in_one_launch_equal_cpu(name, dtype):
+    _many_tensors_one_launch("cuda", name, dtype)
+
+
+@needs_gpu
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES)
+def test_cuda_offsets_layouts_and_far_windows_equal_cpu(dtype):
+    _offsets_and_layouts("cuda", dtype)
+
+
+@needs_gpu
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES)
+def test_cuda_mixtures_equal_cpu(dtype):
+    _mixtures("cuda", dtype)
+
+
+@needs_gpu
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_cuda_orthogonal_is_orthogonal_and_batched_equals_single(dtype):
+    _orthogonal("cuda", dtype)
+
+
+def test_gpu_cases_run_on_the_cpu():
+    """The bodies of the GPU cases above, CPU against CPU: their own code
+    (shapes, windows, parameters) is checked on every run, so the first GPU
+    run tests the kernels, not the tests."""
+    for dtype in (torch.float32, torch.bfloat16):
+        _many_tensors_one_launch("cpu", "trunc_normal_", dtype)
+        _offsets_and_layouts("cpu", dtype)
+        _mixtures("cpu", dtype)
+    _orthogonal("cpu", torch.float32)
