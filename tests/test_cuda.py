@@ -174,13 +174,16 @@ def _offsets_and_layouts(device, dtype):
     nhwc = torch.empty(2, 3, 17, 19, dtype=dtype, device=device).to(memory_format=torch.channels_last)
     fi.kaiming_uniform_(nhwc, generator=torch.Generator().manual_seed(4))
     _assert_same(nhwc, fi.kaiming_uniform_(torch.empty(2, 3, 17, 19, dtype=dtype), generator=torch.Generator().manual_seed(4)))
-    windows = {"global_shapes": [1 << 20, 1 << 15], "offsets": [(1 << 19) + 3, 5]}  # first index > 2^34
-    for name, params in SEEDED.items():
-        cpu = torch.empty(3, 1000, dtype=dtype)
-        getattr(ops, name)([cpu], [9], *params, **windows)
-        gpu = torch.empty(3, 1000, dtype=dtype, device=device)
-        getattr(ops, name)([gpu], [9], *params, **windows)
-        _assert_same(gpu, cpu)
+    # Windows whose first index is beyond 2^34: columns 5..1004 of three
+    # rows, and three whole rows (one contiguous run of the global tensor).
+    for columns, offset in ((1000, 5), (1 << 15, 0)):
+        windows = {"global_shapes": [1 << 20, 1 << 15], "offsets": [(1 << 19) + 3, offset]}
+        for name, params in SEEDED.items():
+            cpu = torch.empty(3, columns, dtype=dtype)
+            getattr(ops, name)([cpu], [9], *params, **windows)
+            gpu = torch.empty(3, columns, dtype=dtype, device=device)
+            getattr(ops, name)([gpu], [9], *params, **windows)
+            _assert_same(gpu, cpu)
 
 
 MIXTURES = {
@@ -242,4 +245,8 @@ def test_gpu_cases_run_on_the_cpu():
         _many_tensors_one_launch("cpu", "trunc_normal_", dtype)
         _offsets_and_layouts("cpu", dtype)
         _mixtures("cpu", dtype)
+    # Not the process's first batched orthogonal call on the CPU: that one
+    # can round the matrices of a second thread differently (Note
+    # [reproducible QR] in csrc/cpu/orthogonal.cpp).
+    fastinit.batched_orthogonal_([torch.empty(3, 5) for _ in range(4)], generator=torch.Generator().manual_seed(1))
     _orthogonal("cpu", torch.float32)

@@ -54,15 +54,18 @@ def find_object() -> Path | None:
 
 
 def kernel_label(mangled: str) -> str:
-    """A short name: distribution and output dtype of a fill_kernel."""
+    """A short name: distribution and output dtype of a fill kernel, and
+    "(argument)" for the kernels that take their destinations as the
+    kernel argument (Note [kernel-argument launches])."""
     distribution = next((d for d in ("MixtureF32", "TruncNormalF64", "TruncNormalF32", "NormalParams", "UniformParams")
                          if d in mangled), "kernel")
     distribution = {"NormalParams": "Normal", "UniformParams": "Uniform"}.get(distribution, distribution)
     if distribution in ("Normal", "Uniform"):
         distribution += "F64" if "GroupOfTwo" in mangled else "F32"
     dtype = ("bfloat16" if "BFloat16" in mangled else "float16" if "Half" in mangled
-             else "float64" if re.search(r"E?dEEvPK", mangled) else "float32")
-    return f"{distribution} -> {dtype}"
+             else "float64" if re.search(r"dEEv(PK|N)", mangled) else "float32")
+    form = " (argument)" if "fill_argument_kernel" in mangled else ""
+    return f"{distribution} -> {dtype}{form}"
 
 
 def parse(sass: str) -> dict[str, dict[str, Counter]]:

@@ -5,15 +5,17 @@
 //
 // Note [multi-tensor launches]
 // ~~~~~~~~~~~~~~~~~~~~~~~~~~~~
-// One launch fills every tensor of a call that shares a dtype. The host
-// packs a descriptor per tensor (data pointer, size, layout, parameters) and
-// the index of its first CUDA block into one buffer, copies it to the device
-// on the current stream (from pinned memory; the caching allocators keep
-// both buffers alive until the stream has used them), and each block looks
-// up its tensor by binary search over the first-block indices. A table in
-// device memory rather than kernel arguments (as MultiTensorApply.cuh does
-// in chunks of a few tensors) lets thousands of parameters of any sizes
-// share one launch.
+// The tensors of a call that share a dtype are filled by few launches, each
+// block looking up its tensor by binary search over the first-block
+// indices. Whole contiguous tensors with small parameters travel in the
+// kernel's argument, up to ArgumentBatch::kCapacity per launch (Note
+// [kernel-argument launches] in fastinit/launches.h). The others (strided
+// layouts, shard windows, mixtures) share one launch whose descriptors
+// (data pointer, size, layout, window, parameters) the host packs with the
+// first-block indices into one buffer and copies to the device on the
+// current stream (from pinned memory; the caching allocators keep both
+// buffers alive until the stream has used them), so any number of tensors
+// of any layout fits.
 #include <ATen/ATen.h>
 #include <ATen/cuda/CUDAContext.h>
 #include <ATen/cuda/CUDAGraphsUtils.cuh>
@@ -28,6 +30,7 @@
 #include "../backend_kernels.h"
 #include "backend.h"
 #include "fastinit/distributions.h"
+#include "fastinit/launches.h"
 #include "fastinit/layout.h"
 #include "fastinit/scalar_lanes.h"
 
@@ -120,17 +123,33 @@ __device__ inline void store_group(scalar_t* data, int64_t index, const T (&valu
   }
 }
 
+// Where a block writes: a table destination (contiguous or strided), or a
+// whole contiguous tensor of a kernel-argument launch.
+struct WholeContiguous {};
+
+template <typename Params>
+__device__ inline bool is_contiguous(const Destination<Params>& destination) {
+  return destination.contiguous;
+}
+__device__ constexpr bool is_contiguous(WholeContiguous) { return true; }
+
+template <typename Params>
+__device__ inline int64_t offset_of(const Destination<Params>& destination, int64_t index) {
+  return destination.contiguous ? index : destination.layout.offset_of(index);
+}
+__device__ inline int64_t offset_of(WholeContiguous, int64_t index) { return index; }
+
 // Writes the first `count` (<= 4) of `values` at logical elements `index`,
-// `index` + 1, ... of any layout (a group's tail, strided tensors). The loop
-// is unrolled with a predicate so that `values` stays in registers.
-template <typename scalar_t, typename T, typename Params>
-__device__ inline void store_some(const Destination<Params>& destination, int64_t index, const T (&values)[4], int count) {
-  scalar_t* data = static_cast<scalar_t*>(destination.data);
+// `index` + 1, ... of `data`, laid out as `where` says (a group's tail,
+// strided tensors). The loop is unrolled with a predicate so that `values`
+// stays in registers.
+template <typename scalar_t, typename T, typename Where>
+__device__ inline void store_some(scalar_t* data, const Where& where, int64_t index,
+                                  const T (&values)[4], int count) {
 #pragma unroll
   for (int j = 0; j < 4; ++j) {
     if (j < count) {
-      const int64_t offset = destination.contiguous ? index + j : destination.layout.offset_of(index + j);
-      data[offset] = convert<scalar_t>(values[j]);
+      data[offset_of(where, index + j)] = convert<scalar_t>(values[j]);
     }
   }
 }
@@ -240,68 +259,140 @@ __device__ void fill_window(const Destination<typename Dist::Params>& destinatio
           computed = group;
         }
         const T one[4] = {pick(values, static_cast<int>(global % Dist::kGroup)), T{}, T{}, T{}};
-        store_some<scalar_t>(destination, index + k, one, 1);
+        store_some<scalar_t>(static_cast<scalar_t*>(destination.data), destination, index + k, one, 1);
       }
     }
   }
 }
 
-// Fills [block_start, block_end) of a whole tensor, a group per thread and
-// iteration, with `params` (see fill_kernel on where they live).
-template <typename Dist, typename scalar_t>
-__device__ inline void fill_whole(const Destination<typename Dist::Params>& destination, const typename Dist::Params& params,
-                                  int64_t block_start, int64_t block_end) {
+// Fills the local elements [block_start, block_end) of a tensor whose
+// global index is base + local index: a whole tensor (base 0) or a shard
+// that is one contiguous run of its global tensor (a block of whole rows,
+// as FSDP's dim-0 shards are), laid out as `where` says. Each thread
+// computes whole global groups, so no index is divided; groups cut by the
+// block's ends store the elements inside it, and aligned groups of
+// contiguous tensors are one vector store.
+template <typename Dist, typename scalar_t, typename Where>
+__device__ inline void fill_run(scalar_t* data, const Where& where,
+                                const typename Dist::Params& params, int64_t base,
+                                int64_t block_start, int64_t block_end) {
   using T = typename Dist::Value;
-  scalar_t* const data = static_cast<scalar_t*>(destination.data);
-  const bool contiguous = destination.contiguous;
-  for (int64_t index = block_start + static_cast<int64_t>(threadIdx.x) * Dist::kGroup; index < block_end;
-       index += static_cast<int64_t>(kThreads) * Dist::kGroup) {
+  const bool contiguous = is_contiguous(where);
+  const int64_t first_group = (base + block_start) / Dist::kGroup;
+  const int64_t end_group = (base + block_end + Dist::kGroup - 1) / Dist::kGroup;
+  for (int64_t group = first_group + threadIdx.x; group < end_group; group += kThreads) {
     T values[4];
-    Dist::group(params, static_cast<uint64_t>(index / Dist::kGroup), values);
-    if (contiguous && index + Dist::kGroup <= block_end) {
-      store_group<scalar_t, Dist::kGroup>(data, index, values);
-    } else {
-      const int64_t left = block_end - index;
-      store_some<scalar_t>(destination, index, values, static_cast<int>(left < Dist::kGroup ? left : Dist::kGroup));
+    Dist::group(params, static_cast<uint64_t>(group), values);
+    const int64_t local = group * Dist::kGroup - base;  // of the group's first value
+    if (contiguous && local >= block_start && local + Dist::kGroup <= block_end) {
+      store_group<scalar_t, Dist::kGroup>(data, local, values);
+      continue;
+    }
+#pragma unroll
+    for (int j = 0; j < Dist::kGroup; ++j) {
+      if (local + j >= block_start && local + j < block_end) {
+        data[offset_of(where, local + j)] = convert<scalar_t>(values[j]);
+      }
     }
   }
 }
 
+// The position of this block in a launch: the last of `count` first-block
+// indices that is <= blockIdx.x.
+__device__ inline int find_destination(const int64_t* first_blocks, int count) {
+  int lo = 0, hi = count - 1;
+  while (lo < hi) {
+    const int mid = (lo + hi + 1) / 2;
+    if (first_blocks[mid] <= blockIdx.x) lo = mid; else hi = mid - 1;
+  }
+  return lo;
+}
+
+// Destinations in a device table (Note [multi-tensor launches]).
 template <typename Dist, typename scalar_t>
 __global__ void __launch_bounds__(kThreads)
     fill_kernel(const Destination<typename Dist::Params>* destinations,
                 const int64_t* first_blocks, int num_destinations) {
   using Params = typename Dist::Params;
-  // The destination of this block: the last one whose first block is <= ours.
-  int lo = 0, hi = num_destinations - 1;
-  while (lo < hi) {
-    const int mid = (lo + hi + 1) / 2;
-    if (first_blocks[mid] <= blockIdx.x) lo = mid; else hi = mid - 1;
-  }
-  const Destination<Params>& destination = destinations[lo];
+  const int which = find_destination(first_blocks, num_destinations);
+  const Destination<Params>& destination = destinations[which];
   const int64_t numel = destination.numel;
   const int64_t block_start =
-      (static_cast<int64_t>(blockIdx.x) - first_blocks[lo]) * kElementsPerBlock;
+      (static_cast<int64_t>(blockIdx.x) - first_blocks[which]) * kElementsPerBlock;
   const int64_t block_end = block_start + kElementsPerBlock < numel ? block_start + kElementsPerBlock : numel;
-  if (!destination.window.whole()) {
+  if (!destination.window.whole() && destination.window.runs.ndim > 0) {
     fill_window<Dist, scalar_t>(destination, block_start, block_end);
     return;
   }
+  scalar_t* const data = static_cast<scalar_t*>(destination.data);
+  const int64_t base = destination.window.base;  // 0 for a whole tensor
   // Small parameter structs are copied into registers once (stores through
-  // the data pointer may alias the destination table, so a reference would reload
-  // them every iteration); a mixture's tables stay in memory.
-  if constexpr (sizeof(Params) <= 96) {
+  // the data pointer may alias the table, so a reference would reload them
+  // every iteration); a mixture's tables stay in memory.
+  if constexpr (sizeof(Params) <= kLargestArgumentParams) {
     const Params params = destination.params;
-    fill_whole<Dist, scalar_t>(destination, params, block_start, block_end);
+    fill_run<Dist, scalar_t>(data, destination, params, base, block_start, block_end);
   } else {
-    fill_whole<Dist, scalar_t>(destination, destination.params, block_start, block_end);
+    fill_run<Dist, scalar_t>(data, destination, destination.params, base, block_start, block_end);
   }
 }
 
-// Builds the descriptor table of `tensors` (one dtype) and launches once.
+// Whole contiguous destinations in the kernel's argument (Note
+// [kernel-argument launches]).
+template <typename Dist, typename scalar_t>
+__global__ void __launch_bounds__(kThreads)
+    fill_argument_kernel(const __grid_constant__ ArgumentBatch<typename Dist::Params> batch) {
+  using Params = typename Dist::Params;
+  const int which = find_destination(batch.first_blocks, batch.count);
+  const CompactDestination<Params>& destination = batch.destinations[which];
+  const int64_t numel = destination.numel;
+  const int64_t block_start =
+      (static_cast<int64_t>(blockIdx.x) - batch.first_blocks[which]) * kElementsPerBlock;
+  const int64_t block_end = block_start + kElementsPerBlock < numel ? block_start + kElementsPerBlock : numel;
+  const Params params = destination.params;
+  fill_run<Dist, scalar_t>(static_cast<scalar_t*>(destination.data), WholeContiguous{}, params,
+                           /*base=*/0, block_start, block_end);
+}
+
+// Launches the whole contiguous destinations among `which` in
+// kernel-argument batches and returns the others.
 template <typename Dist, typename scalar_t, typename MakeParams>
-void launch(const std::vector<at::Tensor>& tensors, const std::vector<ShardWindow>& windows,
-            const std::vector<size_t>& which, MakeParams make_params) {
+std::vector<size_t> launch_by_argument(const std::vector<at::Tensor>& tensors,
+                                       const std::vector<ShardWindow>& windows,
+                                       const std::vector<size_t>& which, MakeParams make_params) {
+  using Params = typename Dist::Params;
+  std::vector<size_t> rest;
+  ArgumentBatch<Params> batch;
+  const auto launch_batch = [&] {
+    if (batch.count == 0) return;
+    fill_argument_kernel<Dist, scalar_t>
+        <<<static_cast<unsigned>(batch.blocks), kThreads, 0, at::cuda::getCurrentCUDAStream()>>>(batch);
+    C10_CUDA_KERNEL_LAUNCH_CHECK();
+    batch.clear();
+  };
+  for (size_t i : which) {
+    const at::Tensor& t = tensors[i];
+    if (t.numel() == 0) continue;
+    if (!t.is_contiguous() || !windows[i].whole()) {
+      rest.push_back(i);
+      continue;
+    }
+    const int64_t blocks = (t.numel() + kElementsPerBlock - 1) / kElementsPerBlock;
+    TORCH_CHECK(blocks <= INT32_MAX, "fastinit: too many elements for one launch");
+    const Params params = make_params(i);
+    if (!batch.add(t.data_ptr(), t.numel(), params, blocks, INT32_MAX)) {
+      launch_batch();
+      batch.add(t.data_ptr(), t.numel(), params, blocks, INT32_MAX);
+    }
+  }
+  launch_batch();
+  return rest;
+}
+
+// Builds the descriptor table of `which` (one dtype) and launches once.
+template <typename Dist, typename scalar_t, typename MakeParams>
+void launch_by_table(const std::vector<at::Tensor>& tensors, const std::vector<ShardWindow>& windows,
+                     const std::vector<size_t>& which, MakeParams make_params) {
   using Params = typename Dist::Params;
   std::vector<Destination<Params>> destinations;
   std::vector<int64_t> first_blocks;
@@ -343,6 +434,19 @@ void launch(const std::vector<at::Tensor>& tensors, const std::vector<ShardWindo
       <<<static_cast<unsigned>(blocks), kThreads, 0, at::cuda::getCurrentCUDAStream()>>>(
           device_destinations, device_first_blocks, static_cast<int>(destinations.size()));
   C10_CUDA_KERNEL_LAUNCH_CHECK();
+}
+
+// Launches the destinations `which` (one dtype): by kernel argument where
+// they qualify, the rest by one table.
+template <typename Dist, typename scalar_t, typename MakeParams>
+void launch(const std::vector<at::Tensor>& tensors, const std::vector<ShardWindow>& windows,
+            const std::vector<size_t>& which, MakeParams make_params) {
+  if constexpr (kPassedAsArgument<typename Dist::Params>) {
+    const std::vector<size_t> rest = launch_by_argument<Dist, scalar_t>(tensors, windows, which, make_params);
+    if (!rest.empty()) launch_by_table<Dist, scalar_t>(tensors, windows, rest, make_params);
+  } else {
+    launch_by_table<Dist, scalar_t>(tensors, windows, which, make_params);
+  }
 }
 
 // Groups `tensors` by dtype and launches the float32-computed distribution

@@ -8,6 +8,7 @@
 
 #include "fastinit/distributions.h"
 #include "fastinit/lanes.h"
+#include "fastinit/launches.h"
 #include "fastinit/layout.h"
 #include "fastinit/philox.h"
 #include "fastinit/scalar_lanes.h"
@@ -304,6 +305,30 @@ void test_shard_windows() {
   EXPECT(window.run == 3 && window.base == 5 && window.runs.ndim == 1);
 }
 
+// Note [kernel-argument launches]: the descriptors of whole contiguous
+// destinations fit the kernel argument, dozens per launch, and a batch
+// stops at its capacity and at its block limit.
+void test_argument_batches() {
+  static_assert(kPassedAsArgument<UniformParams<float>> && kPassedAsArgument<UniformParams<double>>);
+  static_assert(kPassedAsArgument<NormalParams<float>> && kPassedAsArgument<NormalParams<double>>);
+  static_assert(kPassedAsArgument<TruncNormalParams<float>> &&
+                kPassedAsArgument<TruncNormalParams<double>>);
+  static_assert(!kPassedAsArgument<MixtureParams>);  // its tables take the device table
+  static_assert(sizeof(ArgumentBatch<TruncNormalParams<double>>) <= kKernelArgumentBytes);
+  EXPECT(ArgumentBatch<UniformParams<float>>::kCapacity >= 80);
+  EXPECT(ArgumentBatch<TruncNormalParams<double>>::kCapacity >= 32);
+  ArgumentBatch<UniformParams<float>> batch;
+  float data[1];
+  int added = 0;
+  while (batch.add(data, 4096, UniformParams<float>{}, 1, 1 << 30)) ++added;
+  EXPECT(added == ArgumentBatch<UniformParams<float>>::kCapacity);
+  EXPECT(batch.first_blocks[added - 1] == added - 1 && batch.blocks == added);
+  batch.clear();
+  EXPECT(batch.add(data, 10, UniformParams<float>{}, 5, 8));
+  EXPECT(!batch.add(data, 10, UniformParams<float>{}, 4, 8));  // 9 blocks > 8
+  EXPECT(batch.count == 1 && batch.blocks == 5);
+}
+
 }  // namespace
 
 int main() {
@@ -318,6 +343,7 @@ int main() {
   test_sparse_rows();
   test_strided_layout();
   test_shard_windows();
+  test_argument_batches();
   if (failures == 0) {
     std::printf("all header tests passed\n");
   }
