@@ -32,9 +32,10 @@ fill_uniform = _C.fill_uniform
 fill_normal = _C.fill_normal
 fill_trunc_normal = _C.fill_trunc_normal
 
-# The mixture's limits and component kinds, owned by MixtureParams in
-# csrc/include/fastinit/params.h.
-MIXTURE_MAX_COMPONENTS: int = _C.MIXTURE_MAX_COMPONENTS
+# The mixture's numbers per component and component kinds, owned by
+# MixtureParams in csrc/include/fastinit/params.h (which also bounds the
+# component count; the op checks it).
+MIXTURE_PARAMETERS_PER_COMPONENT: int = _C.MIXTURE_PARAMETERS_PER_COMPONENT
 MIXTURE_KINDS: dict[str, int] = dict(_C.MIXTURE_KINDS)
 
 

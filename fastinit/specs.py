@@ -15,7 +15,7 @@ from typing import NamedTuple
 import torch
 
 from . import init as _init
-from ._ops import MIXTURE_KINDS, fill_tensor
+from ._ops import MIXTURE_KINDS, MIXTURE_PARAMETERS_PER_COMPONENT, fill_tensor
 from .fans import fan, fans, kaiming_std, xavier_std
 
 __all__ = [
@@ -195,7 +195,7 @@ class Mixture(Init):
     Normal, TruncNormal, Constant, Xavier/Kaiming specs, FanScaled versions
     of those, or Mixtures (flattened).
     Probabilities must be >= 0 and sum to 1 within 1e-6 (no silent
-    renormalization); at most MIXTURE_MAX_COMPONENTS (8) components. Values are computed in float32
+    renormalization); at most 8 components (checked by the op). Values are computed in float32
     for every dtype.
     """
 
@@ -218,7 +218,7 @@ class Mixture(Init):
         return hash(self.components)
 
     def resolve(self, tensor):
-        # One row per component: probability, kind, then four numbers.
+        # One row per component: probability, kind, then its numbers.
         rows = []
         for probability, spec in self.components:
             fill = spec.resolve(tensor)
@@ -229,7 +229,7 @@ class Mixture(Init):
                 raise NotImplementedError(
                     f"fastinit.Mixture: {type(spec).__name__} components are not supported "
                     "(use Uniform, Normal, TruncNormal, Constant or specs resolving to them)")
-            numbers = (tuple(fill.params) + (0.0, 0.0, 0.0))[:4]
+            numbers = (tuple(fill.params) + (0.0,) * MIXTURE_PARAMETERS_PER_COMPONENT)[:MIXTURE_PARAMETERS_PER_COMPONENT]
             rows.append((probability, MIXTURE_KINDS[fill.kind], *numbers))
         return Fill("mixture", tuple(map(tuple, zip(*rows))))
 
