@@ -9,6 +9,7 @@ model code.
 """
 
 from . import init, specs
+from ._ops import STREAM_VERSION
 from .batched import batched_orthogonal_
 from .init import *  # noqa: F401,F403
 from .init import __all__ as _init_all
@@ -27,4 +28,5 @@ __all__ = list(_init_all) + list(_specs_all) + [
     "unpatch",
     "patched",
     "is_patched",
+    "STREAM_VERSION",
 ]

@@ -32,6 +32,10 @@ fill_uniform = _C.fill_uniform
 fill_normal = _C.fill_normal
 fill_trunc_normal = _C.fill_trunc_normal
 
+# The version of the values a seed gives (kStreamVersion in
+# csrc/include/fastinit/params.h, Note [fastinit RNG contract]).
+STREAM_VERSION: int = _C.STREAM_VERSION
+
 # The mixture's numbers per component and component kinds, owned by
 # MixtureParams in csrc/include/fastinit/params.h (which also bounds the
 # component count; the op checks it).

@@ -17,11 +17,12 @@ def _run(script: str, *args: str) -> str:
 
 def test_cpu_targets_prints_every_target():
     out = _run("cpu_targets.py", "--size", "medium", "--repeat", "1", "--rounds", "1")
-    for row in ("uniform_ of fill_", "xavier_normal_ vs stock", "trunc_normal_ vs stock",
-                "kaiming_uniform_ per call", "uniform_ bfloat16 elements/s", "normal_ bfloat16 elements/s",
-                "trunc_normal_: 1 thread"):
+    for row in ("uniform_ of fill_", "xavier_normal_ of fill_", "trunc_normal_(std=1) of fill_",
+                "kaiming_uniform_ per call", "uniform_ bfloat16 elements/s", "normal_ float16 elements/s",
+                "trunc_normal_ bfloat16 elements/s", "trunc_normal_: 1 thread"):
         assert row in out, out
-    assert out.count("| met |") + out.count("| **not met** |") == 17, out
+    # 8 fills, the per-call cost, 3 initializers x 2 16-bit dtypes
+    assert out.count("| met |") + out.count("| **not met** |") == 15, out
 
 
 def test_low_precision_table():

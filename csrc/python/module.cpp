@@ -27,6 +27,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.attr("BUILT_WITH_CUDA") = false;
 #endif
   m.attr("LARGE_MATRIX_ELEMENTS") = kLargeMatrixElements;
+  m.attr("STREAM_VERSION") = kStreamVersion;
   m.attr("MIXTURE_PARAMETERS_PER_COMPONENT") = MixtureParams::kParametersPerComponent;
   py::dict kinds;
   kinds["constant"] = static_cast<int>(MixtureParams::kConstant);

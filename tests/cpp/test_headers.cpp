@@ -245,6 +245,37 @@ void test_sparse_rows() {
   }
 }
 
+// Note [division by invariant integers]: the magic-number quotient equals
+// n / d for divisors from 1 to 2^31 and dividends below 2^31, edges first.
+void test_dividers() {
+  std::vector<uint32_t> divisors = {1, 2, 3, 5, 6, 7, 9, 10, 12, 641, 65535, 65536, 65537,
+                                    1000003, (1u << 30) - 1, 1u << 30, (1u << 31) - 1, 1u << 31};
+  uint32_t x = 12345;
+  for (int k = 0; k < 2000; ++k) {
+    x = x * 1664525u + 1013904223u;
+    divisors.push_back(1 + (x >> (1 + k % 31)));
+  }
+  const uint32_t top = (1u << 31) - 1;
+  for (uint32_t d : divisors) {
+    const Divider divider = Divider::make(d);
+    std::vector<uint32_t> dividends = {0, 1, top, top - 1};
+    if (d <= top) dividends.insert(dividends.end(), {d - 1, d, d + 1 <= top ? d + 1 : d});
+    for (uint32_t m = 2; static_cast<uint64_t>(d) * m <= top && m < 64; ++m) {
+      dividends.insert(dividends.end(), {d * m - 1, d * m});
+    }
+    for (int k = 0; k < 64; ++k) {
+      x = x * 1664525u + 1013904223u;
+      dividends.push_back(x >> 1);
+    }
+    for (uint32_t n : dividends) {
+      if (divider.divide(n) != n / d) {
+        std::printf("%u / %u: %u\n", n, d, divider.divide(n));
+        ++failures;
+      }
+    }
+  }
+}
+
 void test_strided_layout() {
   // A (4, 3, 5) tensor permuted to dims (2, 0, 1): sizes (5, 4, 3).
   const int64_t sizes[] = {5, 4, 3};
@@ -264,6 +295,15 @@ void test_strided_layout() {
   const int64_t strides2[] = {24, 99, 4, 1};
   EXPECT(StridedLayout::coalesce(4, sizes2, strides2, layout));
   EXPECT(layout.ndim == 2 && layout.sizes[1] == 12 && layout.strides[0] == 24);
+  EXPECT(layout.narrow);
+  // 2^32 elements: 64-bit division, the same offsets.
+  const int64_t big_sizes[] = {1 << 20, 1 << 12};
+  const int64_t big_strides[] = {1, 1 << 20};
+  EXPECT(StridedLayout::coalesce(2, big_sizes, big_strides, layout));
+  EXPECT(!layout.narrow);
+  for (int64_t i : {int64_t{0}, int64_t{4097}, (int64_t{1} << 31) + 5, (int64_t{1} << 32) - 1}) {
+    EXPECT(layout.offset_of(i) == (i >> 12) + (i & 4095) * (1 << 20));
+  }
 }
 
 // Every block of a (3, 4, 5) tensor: the window's global index of each
@@ -294,6 +334,25 @@ void test_shard_windows() {
               ++checked;
             }
   EXPECT(checked == 6 * 10 * 15);
+  // Beyond 2^31 local elements the window divides in 64 bits; a small block
+  // of a huge tensor divides in 32 bits and still lands past 2^34.
+  {
+    const int64_t huge[] = {int64_t{1} << 18, int64_t{1} << 17};
+    const int64_t block[] = {int64_t{1} << 16, (int64_t{1} << 16) + 3};
+    const int64_t at[] = {int64_t{1} << 17, 5};
+    ShardWindow wide;
+    EXPECT(ShardWindow::make(2, block, huge, at, wide) && !wide.narrow);
+    const int64_t small_block[] = {3, 7};
+    ShardWindow narrow;
+    EXPECT(ShardWindow::make(2, small_block, huge, at, narrow) && narrow.narrow);
+    for (int64_t j : {int64_t{0}, int64_t{7}, int64_t{20}}) {
+      EXPECT(narrow.global_index(j) == ((int64_t{1} << 17) + j / 7) * (int64_t{1} << 17) + 5 + j % 7);
+    }
+    const int64_t columns = block[1];
+    for (int64_t j : {int64_t{0}, columns + 1, (int64_t{1} << 31) + 9, (int64_t{1} << 32) - 1}) {
+      EXPECT(wide.global_index(j) == ((int64_t{1} << 17) + j / columns) * (int64_t{1} << 17) + 5 + j % columns);
+    }
+  }
   // Shard(0) is one run; Shard(1) of a matrix is one run per row.
   const int64_t matrix[] = {6, 8};
   const int64_t rows[] = {2, 8}, rows_at[] = {4, 0};
@@ -341,6 +400,7 @@ int main() {
   test_normal_moments();
   test_trunc_normal_methods();
   test_sparse_rows();
+  test_dividers();
   test_strided_layout();
   test_shard_windows();
   test_argument_batches();

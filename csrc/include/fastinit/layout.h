@@ -8,13 +8,55 @@
 
 FASTINIT_NAMESPACE_BEGIN
 
+// Note [division by invariant integers]
+// ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+// The index maps below divide by the same sizes for every element. A GPU
+// has no integer divider: a 64-bit `/` or `%` is a subroutine of dozens of
+// instructions. So each divisor d gets, once on the host, a magic number
+// and a shift (Granlund and Montgomery, "Division by invariant integers
+// using multiplication", PLDI 1994): with s = ceil(log2 d) and
+// m = floor(2^32 (2^s - d) / d) + 1, every n < 2^31 has
+// n / d = (mulhi(n, m) + n) >> s, one multiply-high, an add and a shift
+// (the sum stays below 2^32 since mulhi(n, m) <= n). Layouts whose indices
+// all fit (fewer than 2^31 elements) use it; larger ones keep 64-bit
+// division.
+struct Divider {
+  uint32_t divisor = 1;
+  uint32_t magic = 1;
+  uint32_t shift = 0;
+
+  // For 1 <= d <= 2^31.
+  static Divider make(uint32_t d) {
+    uint32_t s = 0;
+    while ((uint64_t{1} << s) < d) ++s;
+    const uint64_t m = ((uint64_t{1} << 32) * ((uint64_t{1} << s) - d)) / d + 1;
+    return {d, static_cast<uint32_t>(m), s};
+  }
+
+  // n / divisor for n < 2^31.
+  FASTINIT_INLINE uint32_t divide(uint32_t n) const {
+#ifdef __CUDA_ARCH__
+    const uint32_t high = __umulhi(n, magic);
+#else
+    const uint32_t high = static_cast<uint32_t>((static_cast<uint64_t>(n) * magic) >> 32);
+#endif
+    return (high + n) >> shift;
+  }
+};
+
 // Sizes and strides of a strided tensor after coalescing (see coalesce()).
 struct StridedLayout {
   static constexpr int kMaxDims = 16;
 
+  static constexpr int64_t kNarrowElements = int64_t{1} << 31;
+
   int ndim = 0;
   int64_t sizes[kMaxDims] = {};
   int64_t strides[kMaxDims] = {};
+  // Fewer than 2^31 elements: offset_of divides by `dividers` (Note
+  // [division by invariant integers]).
+  bool narrow = false;
+  Divider dividers[kMaxDims] = {};
 
   // Builds the layout of a tensor with `ndim` dims, merging dims that are
   // contiguous with each other and dropping dims of size 1. Returns false
@@ -38,12 +80,29 @@ struct StridedLayout {
       out.strides[out.ndim] = strides_in[d];
       ++out.ndim;
     }
+    int64_t elements = 1;
+    for (int d = 0; d < out.ndim && elements < kNarrowElements; ++d) {
+      elements = out.sizes[d] < kNarrowElements ? elements * out.sizes[d] : kNarrowElements;
+    }
+    out.narrow = elements < kNarrowElements;
+    for (int d = 0; out.narrow && d < out.ndim; ++d) {
+      out.dividers[d] = Divider::make(static_cast<uint32_t>(out.sizes[d]));
+    }
     return true;
   }
 
   // Memory offset (in elements) of the element with logical index `index`.
   FASTINIT_INLINE int64_t offset_of(int64_t index) const {
     int64_t offset = 0;
+    if (narrow) {
+      uint32_t rest = static_cast<uint32_t>(index);
+      for (int d = ndim - 1; d >= 0; --d) {
+        const uint32_t quotient = dividers[d].divide(rest);
+        offset += static_cast<int64_t>(rest - quotient * dividers[d].divisor) * strides[d];
+        rest = quotient;
+      }
+      return offset;
+    }
     for (int d = ndim - 1; d >= 0; --d) {
       offset += (index % sizes[d]) * strides[d];
       index /= sizes[d];
@@ -102,6 +161,9 @@ struct ShardWindow {
   int64_t base = 0;     // global index of local element 0
   int64_t run = 1;      // local elements per run (>= 1)
   StridedLayout runs;   // run number -> global offset of its first element
+  // Fewer than 2^31 local elements: local / run by `run_divider`.
+  bool narrow = false;
+  Divider run_divider;
 
   // The window of a `local_sizes` block at `offsets` of a `global_sizes`
   // tensor (the caller checks offsets + local sizes <= global sizes and
@@ -127,13 +189,26 @@ struct ShardWindow {
         break;
       }
     }
-    return StridedLayout::coalesce(d + 1, local_sizes, global_strides, out.runs);
+    if (!StridedLayout::coalesce(d + 1, local_sizes, global_strides, out.runs)) return false;
+    out.narrow = out.runs.narrow && out.run < StridedLayout::kNarrowElements;
+    int64_t elements = out.run;
+    for (int k = 0; out.narrow && k < out.runs.ndim; ++k) {
+      elements *= out.runs.sizes[k];  // < 2^62: both factors are below 2^31
+      out.narrow = elements < StridedLayout::kNarrowElements;
+    }
+    if (out.narrow) out.run_divider = Divider::make(static_cast<uint32_t>(out.run));
+    return true;
   }
 
   // True when local and global indices coincide.
   FASTINIT_INLINE bool whole() const { return base == 0 && runs.ndim == 0; }
 
   FASTINIT_INLINE int64_t global_index(int64_t local) const {
+    if (narrow) {
+      const uint32_t index = static_cast<uint32_t>(local);
+      const uint32_t run_number = run_divider.divide(index);
+      return base + runs.offset_of(run_number) + (index - run_number * run_divider.divisor);
+    }
     return base + runs.offset_of(local / run) + local % run;
   }
 };

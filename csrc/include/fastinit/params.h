@@ -19,6 +19,11 @@ FASTINIT_INLINE PhiloxKey philox_key_from_seed(uint64_t seed) {
   return {static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32)};
 }
 
+// The version of the values a seed gives (Note [fastinit RNG contract]):
+//   1  Philox4x32-10 words as laid out in distributions.h; float32-computed
+//      normals by Box-Muller with our own log, sin and cos.
+constexpr int kStreamVersion = 1;
+
 // Stream tags (the fourth counter word); see Note [fastinit RNG contract].
 enum class Stream : uint32_t {
   kValues = 0,

@@ -41,6 +41,10 @@ FASTINIT_NAMESPACE_BEGIN
 //   float32-computed values (float32, float16, bfloat16) are bit-identical
 //   on every instruction set and device; float64 normals use the platform's
 //   libm and may differ by its ulps.
+// * The mapping from (seed, index, parameters) to values is versioned by
+//   kStreamVersion (params.h; fastinit.STREAM_VERSION): a change to it,
+//   which changes the values a seed gives, raises the version, and the
+//   tests pin digests of fixed fills under the current one.
 //
 // fastinit reproduces torch's distributions, not torch's random stream.
 
