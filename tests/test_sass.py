@@ -72,11 +72,20 @@ def test_fills_store_vectors_without_local_memory(counts, kernel):
             assert counter["local load"] == 0 and counter["local store"] == 0, f"{arch} {kernel} uses local memory"
 
 
+# The mixture kernels spill a few registers (4 local loads on sm_80, 12-14
+# on sm_90, across all their paths; their retries run out of line and pick
+# words by selects, so no array sits in local memory).
+MIXTURE_SPILLS = {"sm_80", "sm_90"}
+
+
 @needs_object
-@pytest.mark.xfail(strict=True, reason="mixtures keep their component tables in local memory (the CUDA-kernels "
-                                       "issue); passing means the marker can go")
-def test_mixture_fills_use_no_local_memory(counts):
-    for kernels in counts.values():
-        for dtype in ("float32", "bfloat16", "float16", "float64"):
-            counter = kernels[f"MixtureF32 -> {dtype}"]
-            assert counter["local load"] == 0 and counter["local store"] == 0
+@pytest.mark.parametrize("arch", [
+    pytest.param(arch, marks=pytest.mark.xfail(strict=True, reason="mixture kernels spill registers here; "
+                                                              "passing means the marker can go"))
+    if arch in MIXTURE_SPILLS else arch
+    for arch in ("sm_80", "sm_90")])
+def test_mixture_fills_use_no_local_memory(counts, arch):
+    kernels = counts[arch]
+    for dtype in ("float32", "bfloat16", "float16", "float64"):
+        counter = kernels[f"MixtureF32 -> {dtype}"]
+        assert counter["local load"] == 0 and counter["local store"] == 0, (dtype, counter)

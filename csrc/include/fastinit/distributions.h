@@ -359,8 +359,8 @@ FASTINIT_INLINE float trunc_normal_retried(const TruncNormalParams<float>& p, ui
 // The value of mixture element `index` whose first attempt was rejected (a
 // truncated-normal component): that component's retries on the
 // mixture-value stream.
-FASTINIT_INLINE float mixture_retry(const MixtureParams& p, uint64_t index) {
-  const uint32_t choice = philox_block(p.key, index / 4).x[index % 4];
+FASTINIT_RARE float mixture_retry(const MixtureParams& p, uint64_t index) {
+  const uint32_t choice = word_of(philox_block(p.key, index / 4), index);
   int k = p.count - 1;
   for (int c = p.count - 2; c >= 0; --c) {
     if (choice < p.threshold[c]) k = c;

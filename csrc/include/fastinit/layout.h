@@ -103,6 +103,13 @@ struct StridedLayout {
       }
       return offset;
     }
+    return wide_offset(ndim, sizes, strides, index);
+  }
+
+  // offset_of by 64-bit division (2^31 elements or more), out of line.
+  static FASTINIT_RARE int64_t wide_offset(int ndim, const int64_t* sizes, const int64_t* strides,
+                                           int64_t index) {
+    int64_t offset = 0;
     for (int d = ndim - 1; d >= 0; --d) {
       offset += (index % sizes[d]) * strides[d];
       index /= sizes[d];

@@ -9,6 +9,9 @@
 #endif
 
 #define FASTINIT_INLINE FASTINIT_HOST_DEVICE inline
+// For rare paths (retries of rejected draws): kept out of line, so that the
+// hot loops around them need fewer registers.
+#define FASTINIT_RARE FASTINIT_HOST_DEVICE inline __attribute__((noinline))
 
 // Note [instruction-set namespaces]
 // ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~

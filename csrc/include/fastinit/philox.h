@@ -116,4 +116,13 @@ FASTINIT_INLINE PhiloxBlock philox_block(PhiloxKey key, uint64_t block,
                        static_cast<uint32_t>(stream));
 }
 
+// Word k % 4 of a block, by selects (an array indexed at run time would sit
+// in a GPU's local memory).
+FASTINIT_INLINE uint32_t word_of(const PhiloxBlock& block, uint64_t k) {
+  const uint32_t j = static_cast<uint32_t>(k % 4);
+  const uint32_t low = j == 0 ? block.x[0] : block.x[1];
+  const uint32_t high = j == 2 ? block.x[2] : block.x[3];
+  return j < 2 ? low : high;
+}
+
 FASTINIT_NAMESPACE_END
