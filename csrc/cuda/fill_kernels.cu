@@ -6,13 +6,14 @@
 // Note [multi-tensor launches]
 // ~~~~~~~~~~~~~~~~~~~~~~~~~~~~
 // The tensors of a call that share a dtype are filled by few launches, each
-// block looking up its tensor by binary search over the first-block
-// indices. Whole contiguous tensors with small parameters travel in the
-// kernel's argument, up to ArgumentBatch::kCapacity per launch (Note
+// block looking up its tensor by binary search over the first-tile indices
+// (Note [tiles per block] in fastinit/launches.h). Whole contiguous tensors
+// with small parameters travel in the kernel's argument, up to
+// ArgumentBatch::kCapacity per launch (Note
 // [kernel-argument launches] in fastinit/launches.h). The others (strided
 // layouts, shard windows, mixtures) share one launch whose descriptors
 // (data pointer, size, layout, window, parameters) the host packs with the
-// first-block indices into one buffer and copies to the device on the
+// first-tile indices into one buffer and copies to the device on the
 // current stream (from pinned memory; the caching allocators keep both
 // buffers alive until the stream has used them), so any number of tensors
 // of any layout fits.
@@ -38,8 +39,18 @@ namespace fastinit::cuda {
 namespace {
 
 constexpr int kThreads = 256;
-// Elements one CUDA block fills (each thread: four groups of four).
-constexpr int64_t kElementsPerBlock = 4 * kFloatGroup * kThreads;
+// Elements of a tile (Note [tiles per block]; each thread: four groups of
+// four).
+constexpr int64_t kElementsPerTile = 4 * kFloatGroup * kThreads;
+
+int64_t tiles_of(int64_t numel) { return (numel + kElementsPerTile - 1) / kElementsPerTile; }
+
+// Tiles per block of a launch on the current device.
+int64_t tiles_per_block_here(int64_t tiles) {
+  const cudaDeviceProp* device = at::cuda::getCurrentDeviceProperties();
+  return tiles_per_block(tiles, static_cast<int64_t>(device->multiProcessorCount) *
+                                    (device->maxThreadsPerMultiProcessor / kThreads));
+}
 
 // A tensor a launch writes, as its blocks see it: the CPU's Destination
 // (data and layout) with its size, shard window and parameters.
@@ -297,29 +308,13 @@ __device__ inline void fill_run(scalar_t* data, const Where& where,
   }
 }
 
-// The position of this block in a launch: the last of `count` first-block
-// indices that is <= blockIdx.x.
-__device__ inline int find_destination(const int64_t* first_blocks, int count) {
-  int lo = 0, hi = count - 1;
-  while (lo < hi) {
-    const int mid = (lo + hi + 1) / 2;
-    if (first_blocks[mid] <= blockIdx.x) lo = mid; else hi = mid - 1;
-  }
-  return lo;
-}
-
-// Destinations in a device table (Note [multi-tensor launches]).
+// Fills tile `tile` of a destination of the device table.
 template <typename Dist, typename scalar_t>
-__global__ void __launch_bounds__(kThreads)
-    fill_kernel(const Destination<typename Dist::Params>* destinations,
-                const int64_t* first_blocks, int num_destinations) {
+__device__ void fill_tile(const Destination<typename Dist::Params>& destination, int64_t tile) {
   using Params = typename Dist::Params;
-  const int which = find_destination(first_blocks, num_destinations);
-  const Destination<Params>& destination = destinations[which];
   const int64_t numel = destination.numel;
-  const int64_t block_start =
-      (static_cast<int64_t>(blockIdx.x) - first_blocks[which]) * kElementsPerBlock;
-  const int64_t block_end = block_start + kElementsPerBlock < numel ? block_start + kElementsPerBlock : numel;
+  const int64_t block_start = tile * kElementsPerTile;
+  const int64_t block_end = block_start + kElementsPerTile < numel ? block_start + kElementsPerTile : numel;
   if (!destination.window.whole() && destination.window.runs.ndim > 0) {
     fill_window<Dist, scalar_t>(destination, block_start, block_end);
     return;
@@ -337,21 +332,33 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
+// Destinations in a device table (Note [multi-tensor launches]), one tile
+// per block: a loop over tiles around these paths (strided, windows,
+// mixtures) would make them spill registers.
+template <typename Dist, typename scalar_t>
+__global__ void __launch_bounds__(kThreads)
+    fill_kernel(const Destination<typename Dist::Params>* destinations, const int64_t* first_tiles,
+                int num_destinations) {
+  const int which = destination_of(first_tiles, num_destinations, blockIdx.x);
+  fill_tile<Dist, scalar_t>(destinations[which], blockIdx.x - first_tiles[which]);
+}
+
 // Whole contiguous destinations in the kernel's argument (Note
 // [kernel-argument launches]).
 template <typename Dist, typename scalar_t>
 __global__ void __launch_bounds__(kThreads)
-    fill_argument_kernel(const __grid_constant__ ArgumentBatch<typename Dist::Params> batch) {
+    fill_argument_kernel(const __grid_constant__ ArgumentBatch<typename Dist::Params> batch,
+                         int64_t per_block) {
   using Params = typename Dist::Params;
-  const int which = find_destination(batch.first_blocks, batch.count);
-  const CompactDestination<Params>& destination = batch.destinations[which];
-  const int64_t numel = destination.numel;
-  const int64_t block_start =
-      (static_cast<int64_t>(blockIdx.x) - batch.first_blocks[which]) * kElementsPerBlock;
-  const int64_t block_end = block_start + kElementsPerBlock < numel ? block_start + kElementsPerBlock : numel;
-  const Params params = destination.params;
-  fill_run<Dist, scalar_t>(static_cast<scalar_t*>(destination.data), WholeContiguous{}, params,
-                           /*base=*/0, block_start, block_end);
+  for_each_tile(batch.first_tiles, batch.count, batch.tiles, blockIdx.x, per_block, [&](int which, int64_t tile) {
+    const CompactDestination<Params>& destination = batch.destinations[which];
+    const int64_t numel = destination.numel;
+    const int64_t block_start = tile * kElementsPerTile;
+    const int64_t block_end = block_start + kElementsPerTile < numel ? block_start + kElementsPerTile : numel;
+    const Params params = destination.params;
+    fill_run<Dist, scalar_t>(static_cast<scalar_t*>(destination.data), WholeContiguous{}, params,
+                             /*base=*/0, block_start, block_end);
+  });
 }
 
 // Launches the whole contiguous destinations among `which` in
@@ -365,8 +372,10 @@ std::vector<size_t> launch_by_argument(const std::vector<at::Tensor>& tensors,
   ArgumentBatch<Params> batch;
   const auto launch_batch = [&] {
     if (batch.count == 0) return;
+    const int64_t per_block = tiles_per_block_here(batch.tiles);
+    const int64_t blocks = (batch.tiles + per_block - 1) / per_block;
     fill_argument_kernel<Dist, scalar_t>
-        <<<static_cast<unsigned>(batch.blocks), kThreads, 0, at::cuda::getCurrentCUDAStream()>>>(batch);
+        <<<static_cast<unsigned>(blocks), kThreads, 0, at::cuda::getCurrentCUDAStream()>>>(batch, per_block);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
     batch.clear();
   };
@@ -377,12 +386,12 @@ std::vector<size_t> launch_by_argument(const std::vector<at::Tensor>& tensors,
       rest.push_back(i);
       continue;
     }
-    const int64_t blocks = (t.numel() + kElementsPerBlock - 1) / kElementsPerBlock;
-    TORCH_CHECK(blocks <= INT32_MAX, "fastinit: too many elements for one launch");
+    const int64_t tiles = tiles_of(t.numel());
+    TORCH_CHECK(tiles <= INT32_MAX, "fastinit: too many elements for one launch");
     const Params params = make_params(i);
-    if (!batch.add(t.data_ptr(), t.numel(), params, blocks, INT32_MAX)) {
+    if (!batch.add(t.data_ptr(), t.numel(), params, tiles, INT32_MAX)) {
       launch_batch();
-      batch.add(t.data_ptr(), t.numel(), params, blocks, INT32_MAX);
+      batch.add(t.data_ptr(), t.numel(), params, tiles, INT32_MAX);
     }
   }
   launch_batch();
@@ -395,8 +404,8 @@ void launch_by_table(const std::vector<at::Tensor>& tensors, const std::vector<S
                      const std::vector<size_t>& which, MakeParams make_params) {
   using Params = typename Dist::Params;
   std::vector<Destination<Params>> destinations;
-  std::vector<int64_t> first_blocks;
-  int64_t blocks = 0;
+  std::vector<int64_t> first_tiles;
+  int64_t tiles = 0;
   for (size_t i : which) {
     const at::Tensor& t = tensors[i];
     if (t.numel() == 0) continue;
@@ -413,26 +422,26 @@ void launch_by_table(const std::vector<at::Tensor>& tensors, const std::vector<S
     destination.window = windows[i];
     destination.params = make_params(i);
     destinations.push_back(destination);
-    first_blocks.push_back(blocks);
-    blocks += (destination.numel + kElementsPerBlock - 1) / kElementsPerBlock;
+    first_tiles.push_back(tiles);
+    tiles += tiles_of(destination.numel);
   }
   if (destinations.empty()) return;
-  TORCH_CHECK(blocks <= INT32_MAX, "fastinit: too many elements for one launch");
+  TORCH_CHECK(tiles <= INT32_MAX, "fastinit: too many elements for one launch");
   const at::Device device = tensors[which.front()].device();
   const size_t destination_bytes = destinations.size() * sizeof(Destination<Params>);
-  const size_t index_bytes = first_blocks.size() * sizeof(int64_t);
+  const size_t index_bytes = first_tiles.size() * sizeof(int64_t);
   at::Tensor host = at::empty({static_cast<int64_t>(destination_bytes + index_bytes)},
                               at::TensorOptions().dtype(at::kByte).pinned_memory(true));
   std::memcpy(host.data_ptr(), destinations.data(), destination_bytes);
-  std::memcpy(static_cast<uint8_t*>(host.data_ptr()) + destination_bytes, first_blocks.data(),
+  std::memcpy(static_cast<uint8_t*>(host.data_ptr()) + destination_bytes, first_tiles.data(),
               index_bytes);
   at::Tensor table = host.to(device, /*non_blocking=*/true);
   const auto* device_destinations = reinterpret_cast<const Destination<Params>*>(table.data_ptr());
-  const auto* device_first_blocks =
+  const auto* device_first_tiles =
       reinterpret_cast<const int64_t*>(static_cast<uint8_t*>(table.data_ptr()) + destination_bytes);
   fill_kernel<Dist, scalar_t>
-      <<<static_cast<unsigned>(blocks), kThreads, 0, at::cuda::getCurrentCUDAStream()>>>(
-          device_destinations, device_first_blocks, static_cast<int>(destinations.size()));
+      <<<static_cast<unsigned>(tiles), kThreads, 0, at::cuda::getCurrentCUDAStream()>>>(
+          device_destinations, device_first_tiles, static_cast<int>(destinations.size()));
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 

@@ -381,11 +381,42 @@ void test_argument_batches() {
   int added = 0;
   while (batch.add(data, 4096, UniformParams<float>{}, 1, 1 << 30)) ++added;
   EXPECT(added == ArgumentBatch<UniformParams<float>>::kCapacity);
-  EXPECT(batch.first_blocks[added - 1] == added - 1 && batch.blocks == added);
+  EXPECT(batch.first_tiles[added - 1] == added - 1 && batch.tiles == added);
   batch.clear();
   EXPECT(batch.add(data, 10, UniformParams<float>{}, 5, 8));
-  EXPECT(!batch.add(data, 10, UniformParams<float>{}, 4, 8));  // 9 blocks > 8
-  EXPECT(batch.count == 1 && batch.blocks == 5);
+  EXPECT(!batch.add(data, 10, UniformParams<float>{}, 4, 8));  // 9 tiles > 8
+  EXPECT(batch.count == 1 && batch.tiles == 5);
+}
+
+// Note [tiles per block]: whatever the tiles per block, the blocks of a
+// launch visit every tile of every destination once, in order.
+void test_tiles_per_block() {
+  EXPECT(tiles_per_block(100, 1000) == 1 && tiles_per_block(2000, 1000) == 1);
+  EXPECT(tiles_per_block(2001, 1000) == 2 && tiles_per_block(16384, 1056) == 8);
+  uint32_t x = 7;
+  for (int trial = 0; trial < 200; ++trial) {
+    std::vector<int64_t> sizes, first_tiles;
+    int64_t tiles = 0;
+    const int count = 1 + trial % 17;
+    for (int k = 0; k < count; ++k) {
+      x = x * 1664525u + 1013904223u;
+      sizes.push_back(1 + (x >> 24) % (k % 3 == 0 ? 40 : 3));
+      first_tiles.push_back(tiles);
+      tiles += sizes.back();
+    }
+    const int64_t per_block = tiles_per_block(tiles, 1 + trial % 9);
+    const int64_t blocks = (tiles + per_block - 1) / per_block;
+    std::vector<std::pair<int, int64_t>> seen;
+    for (int64_t block = 0; block < blocks; ++block) {
+      for_each_tile(first_tiles.data(), count, tiles, block, per_block,
+                    [&](int which, int64_t tile) { seen.push_back({which, tile}); });
+    }
+    std::vector<std::pair<int, int64_t>> expected;
+    for (int k = 0; k < count; ++k) {
+      for (int64_t t = 0; t < sizes[k]; ++t) expected.push_back({k, t});
+    }
+    EXPECT(seen == expected);
+  }
 }
 
 }  // namespace
@@ -404,6 +435,7 @@ int main() {
   test_strided_layout();
   test_shard_windows();
   test_argument_batches();
+  test_tiles_per_block();
   if (failures == 0) {
     std::printf("all header tests passed\n");
   }
