@@ -8,11 +8,12 @@
 // the kernel's argument, a __grid_constant__ ArgumentBatch of at most
 // kKernelArgumentBytes (the limit of every CUDA version and GPU): each
 // destination's data pointer, size and parameters, and its first tile
-// (Note [tiles per block]). A call over thousands of such tensors is then a few launches of up
-// to kCapacity tensors, with nothing allocated or copied on the host, as
-// ATen's MultiTensorApply passes its tensor lists. Strided destinations,
-// shard windows and mixtures (whose parameters are large) keep the device
-// table of Note [multi-tensor launches] in csrc/cuda/fill_kernels.cu.
+// (Note [tiles per block]). A call over thousands of such tensors is then
+// a few launches of up to kCapacity tensors, with nothing allocated or
+// copied on the host, as ATen's MultiTensorApply passes its tensor lists.
+// Strided destinations, shard windows and mixtures (whose parameters are
+// large) keep the device table of Note [multi-tensor launches] in
+// csrc/cuda/fill_kernels.cu.
 #pragma once
 
 #include <cstddef>
