@@ -336,11 +336,33 @@ __device__ void fill_tile(const Destination<typename Dist::Params>& destination,
 // per block: a loop over tiles around these paths (strided, windows,
 // mixtures) would make them spill registers.
 template <typename Dist, typename scalar_t>
+__device__ inline void fill_table_block(const Destination<typename Dist::Params>* destinations,
+                                        const int64_t* first_tiles, int num_destinations) {
+  const int which = destination_of(first_tiles, num_destinations, blockIdx.x);
+  fill_tile<Dist, scalar_t>(destinations[which], blockIdx.x - first_tiles[which]);
+}
+
+template <typename Dist, typename scalar_t>
 __global__ void __launch_bounds__(kThreads)
     fill_kernel(const Destination<typename Dist::Params>* destinations, const int64_t* first_tiles,
                 int num_destinations) {
-  const int which = destination_of(first_tiles, num_destinations, blockIdx.x);
-  fill_tile<Dist, scalar_t>(destinations[which], blockIdx.x - first_tiles[which]);
+  fill_table_block<Dist, scalar_t>(destinations, first_tiles, num_destinations);
+}
+
+// The same for the distributions in kNeeds128Registers. ptxas keeps the
+// table kernels at 64 registers a thread, where a mixture's branches over
+// its components and the float64 truncated normal's attempt loop around
+// libdevice's log, sin and cos spill (12-14 and 6 local loads on sm_90);
+// asking for two resident blocks per multiprocessor instead leaves them
+// 128, of which they use about 90, and nothing spills.
+template <typename Dist>
+constexpr bool kNeeds128Registers = std::is_same_v<Dist, MixtureF32> || std::is_same_v<Dist, TruncNormalF64>;
+
+template <typename Dist, typename scalar_t>
+__global__ void __launch_bounds__(kThreads, 2)
+    fill_kernel_128_registers(const Destination<typename Dist::Params>* destinations,
+                              const int64_t* first_tiles, int num_destinations) {
+  fill_table_block<Dist, scalar_t>(destinations, first_tiles, num_destinations);
 }
 
 // Whole contiguous destinations in the kernel's argument (Note
@@ -439,9 +461,15 @@ void launch_by_table(const std::vector<at::Tensor>& tensors, const std::vector<S
   const auto* device_destinations = reinterpret_cast<const Destination<Params>*>(table.data_ptr());
   const auto* device_first_tiles =
       reinterpret_cast<const int64_t*>(static_cast<uint8_t*>(table.data_ptr()) + destination_bytes);
-  fill_kernel<Dist, scalar_t>
-      <<<static_cast<unsigned>(tiles), kThreads, 0, at::cuda::getCurrentCUDAStream()>>>(
-          device_destinations, device_first_tiles, static_cast<int>(destinations.size()));
+  const auto kernel = [] {
+    if constexpr (kNeeds128Registers<Dist>) {
+      return &fill_kernel_128_registers<Dist, scalar_t>;
+    } else {
+      return &fill_kernel<Dist, scalar_t>;
+    }
+  }();
+  kernel<<<static_cast<unsigned>(tiles), kThreads, 0, at::cuda::getCurrentCUDAStream()>>>(
+      device_destinations, device_first_tiles, static_cast<int>(destinations.size()));
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 
