@@ -67,17 +67,11 @@ def _stand_in(function: types.FunctionType) -> types.FunctionType:
     return copy
 
 
-def _loaded_modules() -> list:
-    """Every loaded module but fastinit's own."""
-    return [module for name, module in list(sys.modules.items())
-            if module is not None and name != "fastinit" and not name.startswith("fastinit.")]
-
-
 def _swap_everywhere(replacements: dict[int, object], originals: list, record: bool) -> None:
     """Replace each of `originals` by replacements[id(original)] in every
-    loaded module's namespace and the small dicts in it (Note [finding
-    holders] in csrc/python/holders.cpp)."""
-    for namespace, key, value in find_holders(_loaded_modules(), originals, _MAX_TABLE_SIZE):
+    loaded module's namespace but fastinit's own, and the small dicts in it
+    (Note [finding holders] in csrc/python/holders.cpp)."""
+    for namespace, key, value in find_holders(sys.modules, "fastinit", originals, _MAX_TABLE_SIZE):
         if record:
             _swapped.append((namespace, key, value))
         namespace[key] = replacements[id(value)]

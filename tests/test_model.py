@@ -78,6 +78,29 @@ def test_module_imported_while_patched_is_restored():
         del sys.modules["late_import_fixture"]
 
 
+def test_names_rebound_between_searches_are_found():
+    """The holder search remembers what each dict held (Note [finding
+    holders]); a name rebound in place, with no name added, must still be
+    found by the next patch() and unpatch()."""
+    module = types.ModuleType("rebinding_fixture")
+    module.init_fn = module.late_fn = None
+    module.table = {"late_fn": None}
+    sys.modules["rebinding_fixture"] = module
+    try:
+        for _ in range(2):  # the second round finds the namespace remembered
+            with fastinit.patched():
+                pass
+            module.init_fn = ORIGINAL["normal_"]
+            with fastinit.patched():
+                assert module.init_fn is not ORIGINAL["normal_"]
+                module.late_fn = module.table["late_fn"] = torch.nn.init.xavier_uniform_  # a stand-in
+            assert module.init_fn is ORIGINAL["normal_"]
+            assert module.late_fn is ORIGINAL["xavier_uniform_"] and module.table["late_fn"] is module.late_fn
+            module.init_fn = module.late_fn = module.table["late_fn"] = None
+    finally:
+        del sys.modules["rebinding_fixture"]
+
+
 def test_unpatch_without_patch_raises():
     with pytest.raises(RuntimeError, match="without a matching patch"):
         fastinit.unpatch()

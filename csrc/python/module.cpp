@@ -43,6 +43,6 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("empty_flat", &python::empty_flat, py::arg("nbytes"), py::arg("advise_huge_pages"),
         py::call_guard<py::gil_scoped_release>());
   m.def("module_tree", &python::module_tree, py::arg("root"));
-  m.def("find_holders", &python::find_holders, py::arg("objects"), py::arg("targets"),
+  m.def("find_holders", &python::find_holders, py::arg("modules"), py::arg("skipped_package"), py::arg("targets"),
         py::arg("max_table_size"));
 }
