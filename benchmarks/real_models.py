@@ -8,8 +8,16 @@ step's peak RSS.
 Models (configs only, no weights): transformers' Llama-3.2-3B shape in
 bfloat16 and float32, BERT-base and T5-base; timm's vit_large_patch16_224
 and convnext_base. materialize runs each model's own init_weights (ConvNeXt
-has none: it gets rules restating timm's init, materialize_rules). `--small` builds tiny models of the same code (a smoke
-test). Ratios are of medians over `--repeat` fresh processes per step.
+has none: it gets rules restating timm's init, materialize_rules). `--small`
+builds tiny models of the same code (a smoke test).
+
+The floor is the faster of two ways to allocate the same bytes and zero
+them: materialize's populated flat allocation, and torch.empty's, whose
+pages zero_() faults in. Ratios are of medians over `--repeat` fresh
+processes per step; the steps take turns (stock, patched, materialize,
+floors, then again), so that each sees the host's fresh memory in the same
+state as the others: on a VM it is slower the first time the guest uses a
+page, and varies by 2-3x from minute to minute.
 """
 
 import argparse
@@ -32,6 +40,7 @@ STEPS = {
     "patched": "with fastinit.patched():\n    model = real_model(NAME, SMALL)",
     "materialize": "with fastinit.patched():  # the initializers that run on meta in __init__ cost nothing\n    meta_model = real_model(NAME, SMALL, device='meta')\nmodel = materialize_or_none(meta_model, materialize_rules(NAME))",
     "floor": "flat = allocate_and_zero(NBYTES)",
+    "first-touch floor": "flat = allocate_and_zero(NBYTES, first_touch=True)",
 }
 
 TEMPLATE = """
@@ -81,19 +90,24 @@ def main(argv=None) -> int:
     from fastinit.bench.models import library_available
 
     cases = [(n, d) for n, d in CASES if args.only is None or any(o in n for o in args.only)]
-    print(f"fresh process per step, median of {args.repeat}; floor = one flat allocation of the same bytes + "
-          "zero_(); peak RSS includes ~0.7 GB that importing torch takes\n")
+    print(f"fresh process per step, median of {args.repeat}; floor = the faster of two allocations of the same "
+          "bytes + zero_() (both listed below); peak RSS includes ~0.7 GB that importing torch takes\n")
     print("| model | dtype | GB | stock s | patched s | materialize s | floor s | stock ÷ patched | "
           "stock ÷ materialize | patched ÷ floor | materialize ÷ floor | peak RSS GB stock / patched / materialize |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
-    notes = []
+    notes, floors = [], []
     for name, dtype in cases:
         if not library_available(name):
             print(f"| {name} | {dtype} | skipped: its library is not installed |")
             continue
-        samples = {step: [run(name, dtype, step, args.small) for _ in range(args.repeat)] for step in STEPS}
+        samples = {step: [] for step in STEPS}
+        for _ in range(args.repeat):
+            for step in STEPS:
+                samples[step].append(run(name, dtype, step, args.small))
         t = {step: statistics.median(s["seconds"] for s in runs) for step, runs in samples.items()}
         rss = {step: statistics.median(s["peak_rss_mb"] for s in runs) / 1024 for step, runs in samples.items()}
+        floors.append(f"{name} {dtype}: populated {t['floor']:.2f} s, first touch {t['first-touch floor']:.2f} s")
+        t["floor"] = min(t["floor"], t.pop("first-touch floor"))
         gb = samples["floor"][0]["bytes"] / 1e9
         refused = samples["materialize"][0]["refused"]
         m = "refused¹" if refused else f"{t['materialize']:.2f}"
@@ -105,6 +119,7 @@ def main(argv=None) -> int:
               f"{rss['stock']:.1f} / {rss['patched']:.1f} / {rss['materialize']:.1f} |", flush=True)
         if refused:
             notes.append(f"¹ {name}: {refused[:240]}")
+    print("\nfloors: " + "; ".join(floors))
     for note in notes:
         print("\n" + note)
     return 0

@@ -19,9 +19,14 @@ def gpt2_like(layers: int = 48, width: int = 1600, vocab: int = 50257, device=No
 
 
 
-def allocate_and_zero(nbytes: int) -> torch.Tensor:
+def allocate_and_zero(nbytes: int, first_touch: bool = False) -> torch.Tensor:
     """The floor of building a model of `nbytes` on the CPU: the one flat
-    allocation materialize makes, populated, then zero_()."""
+    allocation materialize makes, populated, then zero_(); or, with
+    `first_touch`, torch.empty's allocation, whose pages zero_() faults in.
+    Which is faster depends on the host (Note [populated allocations] in
+    csrc/python/allocation.cpp)."""
+    if first_touch:
+        return torch.empty(nbytes, dtype=torch.uint8).zero_()
     from fastinit.allocation import allocate
 
     return allocate(nbytes, torch.device("cpu")).zero_()
