@@ -12,8 +12,8 @@ has none: it gets rules restating timm's init, materialize_rules). `--small`
 builds tiny models of the same code (a smoke test).
 
 The floor is the faster of two ways to allocate the same bytes and zero
-them: materialize's populated flat allocation, and torch.empty's, whose
-pages zero_() faults in. Ratios are of medians over `--repeat` fresh
+them: materialize's flat allocation, whose pages zero_() faults in, and the
+same allocation populated by the kernel first (FASTINIT_POPULATE=1). Ratios are of medians over `--repeat` fresh
 processes per step; the steps take turns (stock, patched, materialize,
 floors, then again), so that each sees the host's fresh memory in the same
 state as the others: on a VM it is slower the first time the guest uses a
@@ -40,7 +40,7 @@ STEPS = {
     "patched": "with fastinit.patched():\n    model = real_model(NAME, SMALL)",
     "materialize": "with fastinit.patched():  # the initializers that run on meta in __init__ cost nothing\n    meta_model = real_model(NAME, SMALL, device='meta')\nmodel = materialize_or_none(meta_model, materialize_rules(NAME))",
     "floor": "flat = allocate_and_zero(NBYTES)",
-    "first-touch floor": "flat = allocate_and_zero(NBYTES, first_touch=True)",
+    "populated floor": "flat = allocate_and_zero(NBYTES, populate=True)",
 }
 
 TEMPLATE = """
@@ -106,8 +106,8 @@ def main(argv=None) -> int:
                 samples[step].append(run(name, dtype, step, args.small))
         t = {step: statistics.median(s["seconds"] for s in runs) for step, runs in samples.items()}
         rss = {step: statistics.median(s["peak_rss_mb"] for s in runs) / 1024 for step, runs in samples.items()}
-        floors.append(f"{name} {dtype}: populated {t['floor']:.2f} s, first touch {t['first-touch floor']:.2f} s")
-        t["floor"] = min(t["floor"], t.pop("first-touch floor"))
+        floors.append(f"{name} {dtype}: faulted in {t['floor']:.2f} s, populated {t['populated floor']:.2f} s")
+        t["floor"] = min(t["floor"], t.pop("populated floor"))
         gb = samples["floor"][0]["bytes"] / 1e9
         refused = samples["materialize"][0]["refused"]
         m = "refused¹" if refused else f"{t['materialize']:.2f}"

@@ -12,10 +12,11 @@ ALIGNMENT = 64  # bytes between tensors of a materialized model
 
 
 def allocate(nbytes: int, device: torch.device) -> torch.Tensor:
-    """One flat byte buffer; on the CPU 2 MiB-aligned and already resident:
-    the kernel populates its pages from every thread, 1.5-2x faster than
-    faulting them in by first touch (Note [populated allocations] in
-    csrc/python/allocation.cpp).
+    """One flat, zeroed byte buffer; on the CPU its own mmap, 2 MiB-aligned
+    in size. Its pages are faulted in by the fill that first writes them;
+    FASTINIT_POPULATE=1 has the kernel populate them from every thread
+    first, which was 1.5-2x faster on a Zen 3 VM and 2-5x slower on a Zen 5
+    VM (Note [populated allocations] in csrc/python/allocation.cpp).
 
     Transparent huge pages are advised only with FASTINIT_HUGE_PAGES=1: where
     the kernel compacts memory synchronously for madvised regions (THP
@@ -23,8 +24,12 @@ def allocate(nbytes: int, device: torch.device) -> torch.Tensor:
     1 to 14 GB/s from run to run on 2-vCPU EPYC VMs.
     """
     if device.type == "cpu":
-        return empty_flat(nbytes, os.environ.get("FASTINIT_HUGE_PAGES", "0") == "1")
+        return empty_flat(nbytes, _flag("FASTINIT_HUGE_PAGES"), _flag("FASTINIT_POPULATE"))
     return torch.empty(nbytes, dtype=torch.uint8, device=device)
+
+
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "0") == "1"
 
 
 def allocate_flat(module: nn.Module, tensors: dict[int, torch.Tensor], device: torch.device) -> None:

@@ -78,9 +78,10 @@ def materialize(module: nn.Module, device=None, rules: dict | None = None, gener
 
     All parameters and buffers become views into one flat allocation on
     `device` (default: CPU), 64-byte aligned and contiguous; tied tensors stay
-    tied. On the CPU the kernel populates the allocation's pages from every
-    thread before the fill (FASTINIT_HUGE_PAGES=1 also advises transparent
-    huge pages; see fastinit.allocation).
+    tied. On the CPU the fills fault the allocation's pages in
+    (FASTINIT_POPULATE=1 has the kernel populate them first and
+    FASTINIT_HUGE_PAGES=1 advises transparent huge pages; see
+    fastinit.allocation).
 
     `init` says what fills the tensors:
 

@@ -11,14 +11,22 @@ namespace fastinit::python {
 // Note [populated allocations]
 // ~~~~~~~~~~~~~~~~~~~~~~~~~~~~
 // Fresh memory costs a page fault per 4 KiB page on first touch; on 2-vCPU
-// EPYC VMs that runs at 1–3 GB/s, slower than generating the values. Asking
-// the kernel to populate the pages (madvise MADV_POPULATE_WRITE, Linux 5.14)
-// skips the fault path: done in 64 MiB pieces from every thread it ran at
-// 3.7–4.4 GB/s against 1.7–2.7 GB/s for touching pages from two threads on
-// a 2-core Zen 3. Huge pages populate at up to 14 GB/s but
-// erratically (1–14 GB/s, as the kernel compacts memory), so they stay
-// opt-in. Where the kernel refuses the advice, the fill faults the pages in.
-at::Tensor empty_flat(int64_t nbytes, bool advise_huge_pages) {
+// EPYC VMs that runs at 1–5 GB/s, slower than generating the values. The
+// kernel can instead populate the pages ahead (madvise MADV_POPULATE_WRITE,
+// Linux 5.14), here in 64 MiB pieces from every thread. Which is faster
+// depends on the host:
+// - on a 2-core Zen 3 VM, populating ran at 3.7–4.4 GB/s against 1.7–2.7
+//   GB/s for touching the pages from two threads;
+// - on a 2-core Zen 5 VM (Linux 6.18), populating 3 GB took 0.7–4.3 s and
+//   faulting the same pages in from two threads 0.63–0.76 s; a normal fill
+//   of fresh bfloat16 pages took 1.1–1.6 s faulting, 2.0–7.7 s populated
+//   first.
+// So the pages are left to the fill's first touch unless `populate`
+// (FASTINIT_POPULATE=1). Huge pages populate at up to 14 GB/s but
+// erratically (1–14 GB/s, as the kernel compacts memory), so they are
+// opt-in too. Where the kernel refuses the advice, the fill faults the pages
+// in.
+at::Tensor empty_flat(int64_t nbytes, bool advise_huge_pages, bool populate) {
   TORCH_CHECK(nbytes > 0, "fastinit: empty_flat needs nbytes > 0, got ", nbytes);
   constexpr size_t kHugePage = size_t{2} << 20;
   constexpr size_t kPiece = size_t{64} << 20;
@@ -32,12 +40,14 @@ at::Tensor empty_flat(int64_t nbytes, bool advise_huge_pages) {
   }
 #endif
 #ifdef MADV_POPULATE_WRITE
-  const auto pieces = static_cast<int64_t>((size + kPiece - 1) / kPiece);
-  at::parallel_for(0, pieces, 1, [&](int64_t begin, int64_t end) {
-    const size_t first = static_cast<size_t>(begin) * kPiece;
-    const size_t last = std::min(size, static_cast<size_t>(end) * kPiece);
-    madvise(data + first, last - first, MADV_POPULATE_WRITE);  // advice only, as above
-  });
+  if (populate) {
+    const auto pieces = static_cast<int64_t>((size + kPiece - 1) / kPiece);
+    at::parallel_for(0, pieces, 1, [&](int64_t begin, int64_t end) {
+      const size_t first = static_cast<size_t>(begin) * kPiece;
+      const size_t last = std::min(size, static_cast<size_t>(end) * kPiece);
+      madvise(data + first, last - first, MADV_POPULATE_WRITE);  // advice only, as above
+    });
+  }
 #endif
   return at::from_blob(data, {nbytes}, [size](void* p) { munmap(p, size); },
                        at::TensorOptions().dtype(at::kByte));

@@ -4,9 +4,10 @@
 
 namespace fastinit::python {
 
-// A byte tensor of `nbytes`, its pages already resident (Note [populated
-// allocations] in allocation.cpp), with transparent huge pages advised
-// first if `advise_huge_pages`.
-at::Tensor empty_flat(int64_t nbytes, bool advise_huge_pages);
+// A fresh, zeroed byte tensor of `nbytes` from its own mmap, with
+// transparent huge pages advised first if `advise_huge_pages` and its pages
+// made resident ahead if `populate` (Note [populated allocations] in
+// allocation.cpp).
+at::Tensor empty_flat(int64_t nbytes, bool advise_huge_pages, bool populate);
 
 }  // namespace fastinit::python

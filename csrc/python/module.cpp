@@ -40,7 +40,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("set_default_generator_variable", &python::set_default_generator_variable);
   m.def("draw_seeds", &python::draw_seeds, py::arg("generator"), py::arg("count"));
   python::define_fills(m);
-  m.def("empty_flat", &python::empty_flat, py::arg("nbytes"), py::arg("advise_huge_pages"),
+  m.def("empty_flat", &python::empty_flat, py::arg("nbytes"), py::arg("advise_huge_pages"), py::arg("populate"),
         py::call_guard<py::gil_scoped_release>());
   m.def("module_tree", &python::module_tree, py::arg("root"));
   m.def("find_holders", &python::find_holders, py::arg("modules"), py::arg("skipped_package"), py::arg("targets"),

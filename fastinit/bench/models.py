@@ -19,17 +19,15 @@ def gpt2_like(layers: int = 48, width: int = 1600, vocab: int = 50257, device=No
 
 
 
-def allocate_and_zero(nbytes: int, first_touch: bool = False) -> torch.Tensor:
+def allocate_and_zero(nbytes: int, populate: bool = False) -> torch.Tensor:
     """The floor of building a model of `nbytes` on the CPU: the one flat
-    allocation materialize makes, populated, then zero_(); or, with
-    `first_touch`, torch.empty's allocation, whose pages zero_() faults in.
-    Which is faster depends on the host (Note [populated allocations] in
+    allocation materialize makes, then zero_(), which faults its pages in;
+    or, with `populate`, pages the kernel populated first. Which is faster
+    depends on the host (Note [populated allocations] in
     csrc/python/allocation.cpp)."""
-    if first_touch:
-        return torch.empty(nbytes, dtype=torch.uint8).zero_()
-    from fastinit.allocation import allocate
+    from fastinit._ops import empty_flat
 
-    return allocate(nbytes, torch.device("cpu")).zero_()
+    return empty_flat(nbytes, False, populate).zero_()
 
 
 # Real model shapes from the libraries large models come from, built from
