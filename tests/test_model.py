@@ -251,6 +251,24 @@ def test_materialize_matches_reset_parameters_and_keeps_ties():
     optimizer.step()
 
 
+@pytest.mark.parametrize("variable", ["FASTINIT_POPULATE", "FASTINIT_HUGE_PAGES"])
+def test_materialize_gives_the_same_bits_however_its_pages_come(variable, monkeypatch):
+    def build():
+        with torch.device("meta"):
+            model = _TiedLM()
+        return fastinit.materialize(model, generator=torch.Generator().manual_seed(5))
+
+    faulted_in = build()
+    monkeypatch.setenv(variable, "1")
+    advised = build()
+    for (name, a), (_, b) in zip(faulted_in.state_dict().items(), advised.state_dict().items()):
+        assert torch.equal(a, b), name
+    from fastinit.allocation import allocate
+
+    flat = allocate(3 * 2**20 + 5, torch.device("cpu"))  # not a whole number of pages
+    assert flat.numel() == 3 * 2**20 + 5 and flat.data_ptr() % 64 == 0 and not flat.any()
+
+
 def test_materialize_refuses_buffers_it_cannot_recompute():
     with torch.device("meta"):
         model = _Rotary(8)
