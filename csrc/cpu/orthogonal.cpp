@@ -16,8 +16,10 @@
 // Open defect: the first batched call of a process on two threads (MKL of
 // torch's x86 wheels, five 48 x 80 float32 matrices) gave the matrices of
 // the second thread other last bits than orthogonal_ alone; every later
-// batch matched. A first householder_product on that thread does not cure
-// it, so the cause is still to be found.
+// batch matched (a 2-core Zen 3). A first householder_product on that
+// thread does not cure it, so the cause is still to be found; on a 2-core
+// Zen 5 the same case matches from the first call, also with
+// MKL_ENABLE_INSTRUCTIONS=AVX2.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 

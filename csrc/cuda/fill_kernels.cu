@@ -372,7 +372,7 @@ __global__ void __launch_bounds__(kThreads)
     fill_argument_kernel(const __grid_constant__ ArgumentBatch<typename Dist::Params> batch,
                          int64_t per_block) {
   using Params = typename Dist::Params;
-  for_each_tile(batch.first_tiles, batch.count, batch.tiles, blockIdx.x, per_block, [&](int which, int64_t tile) {
+  const auto fill_one_tile = [&](int which, int64_t tile) {
     const CompactDestination<Params>& destination = batch.destinations[which];
     const int64_t numel = destination.numel;
     const int64_t block_start = tile * kElementsPerTile;
@@ -380,7 +380,8 @@ __global__ void __launch_bounds__(kThreads)
     const Params params = destination.params;
     fill_run<Dist, scalar_t>(static_cast<scalar_t*>(destination.data), WholeContiguous{}, params,
                              /*base=*/0, block_start, block_end);
-  });
+  };
+  for_each_tile(batch.first_tiles, batch.count, batch.tiles, blockIdx.x, per_block, fill_one_tile);
 }
 
 // Launches the whole contiguous destinations among `which` in

@@ -90,10 +90,11 @@ struct Finder {
   }
 
   const DictContents& contents_of(PyObject* dict) {
-    auto previous = last.find(dict);
+    // Taken out of `last` whole, so that an exception leaves it only shorter.
+    auto previous = last.extract(dict);
 #ifdef FASTINIT_DICT_VERSIONS
-    if (previous != last.end() && previous->second.version == version_of(dict)) {
-      return now.emplace(dict, std::move(previous->second)).first->second;
+    if (!previous.empty() && previous.mapped().version == version_of(dict)) {
+      return now.insert(std::move(previous)).position->second;
     }
 #endif
     return now.emplace(dict, read_dict(dict)).first->second;
@@ -138,8 +139,11 @@ py::list find_holders(const py::dict& modules, const std::string& skipped_packag
     if (module.is_none() || !PyUnicode_Check(name.ptr())) {
       continue;
     }
-    std::string_view module_name = PyUnicode_AsUTF8(name.ptr());
-    if (module_name == skipped_package || module_name.substr(0, skipped_prefix.size()) == skipped_prefix) {
+    const char* utf8 = PyUnicode_AsUTF8(name.ptr());
+    if (utf8 == nullptr) {  // a name UTF-8 cannot spell is not the skipped package's
+      PyErr_Clear();
+    } else if (std::string_view name_ = utf8;
+               name_ == skipped_package || name_.substr(0, skipped_prefix.size()) == skipped_prefix) {
       continue;
     }
     if (PyModule_Check(module.ptr())) {
