@@ -13,11 +13,11 @@ builds tiny models of the same code (a smoke test).
 
 The floor is the faster of two ways to allocate the same bytes and zero
 them: materialize's flat allocation, whose pages zero_() faults in, and the
-same allocation populated by the kernel first (FASTINIT_POPULATE=1). Ratios are of medians over `--repeat` fresh
-processes per step; the steps take turns (stock, patched, materialize,
-floors, then again), so that each sees the host's fresh memory in the same
-state as the others: on a VM it is slower the first time the guest uses a
-page, and varies by 2-3x from minute to minute.
+same allocation populated by the kernel first (FASTINIT_POPULATE=1).
+Ratios are of medians over `--repeat` fresh processes per step; the steps
+take turns (stock, patched, materialize, floors, then again), so that each
+meets the host's fresh memory in the same state as the others: on a VM it
+varies by 2-3x from minute to minute.
 """
 
 import argparse

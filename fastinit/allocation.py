@@ -12,11 +12,11 @@ ALIGNMENT = 64  # bytes between tensors of a materialized model
 
 
 def allocate(nbytes: int, device: torch.device) -> torch.Tensor:
-    """One flat, zeroed byte buffer; on the CPU its own mmap, 2 MiB-aligned
-    in size. Its pages are faulted in by the fill that first writes them;
-    FASTINIT_POPULATE=1 has the kernel populate them from every thread
-    first, which was 1.5-2x faster on a Zen 3 VM and 2-5x slower on a Zen 5
-    VM (Note [populated allocations] in csrc/python/allocation.cpp).
+    """One flat, zeroed byte buffer; on the CPU its own mmap, its size
+    rounded up to 2 MiB. Its pages are faulted in by the fill that first
+    writes them; FASTINIT_POPULATE=1 has the kernel populate them from every
+    thread first, which was 1.5-2x faster on a Zen 3 VM and 1.4-5x slower on
+    a Zen 5 VM (Note [populated allocations] in csrc/python/allocation.cpp).
 
     Transparent huge pages are advised only with FASTINIT_HUGE_PAGES=1: where
     the kernel compacts memory synchronously for madvised regions (THP
