@@ -45,6 +45,16 @@ constexpr int64_t kElementsPerTile = 4 * kFloatGroup * kThreads;
 
 int64_t tiles_of(int64_t numel) { return (numel + kElementsPerTile - 1) / kElementsPerTile; }
 
+// The elements [begin, end) of tile `tile` of a destination of `numel`.
+struct TileRange {
+  int64_t begin;
+  int64_t end;
+};
+__device__ inline TileRange tile_range(int64_t tile, int64_t numel) {
+  const int64_t begin = tile * kElementsPerTile;
+  return {begin, begin + kElementsPerTile < numel ? begin + kElementsPerTile : numel};
+}
+
 // Tiles per block of a launch on the current device.
 int64_t tiles_per_block_here(int64_t tiles) {
   const cudaDeviceProp* device = at::cuda::getCurrentDeviceProperties();
@@ -312,9 +322,7 @@ __device__ inline void fill_run(scalar_t* data, const Where& where,
 template <typename Dist, typename scalar_t>
 __device__ void fill_tile(const Destination<typename Dist::Params>& destination, int64_t tile) {
   using Params = typename Dist::Params;
-  const int64_t numel = destination.numel;
-  const int64_t block_start = tile * kElementsPerTile;
-  const int64_t block_end = block_start + kElementsPerTile < numel ? block_start + kElementsPerTile : numel;
+  const auto [block_start, block_end] = tile_range(tile, destination.numel);
   if (!destination.window.whole() && destination.window.runs.ndim > 0) {
     fill_window<Dist, scalar_t>(destination, block_start, block_end);
     return;
@@ -374,9 +382,7 @@ __global__ void __launch_bounds__(kThreads)
   using Params = typename Dist::Params;
   const auto fill_one_tile = [&](int which, int64_t tile) {
     const CompactDestination<Params>& destination = batch.destinations[which];
-    const int64_t numel = destination.numel;
-    const int64_t block_start = tile * kElementsPerTile;
-    const int64_t block_end = block_start + kElementsPerTile < numel ? block_start + kElementsPerTile : numel;
+    const auto [block_start, block_end] = tile_range(tile, destination.numel);
     const Params params = destination.params;
     fill_run<Dist, scalar_t>(static_cast<scalar_t*>(destination.data), WholeContiguous{}, params,
                              /*base=*/0, block_start, block_end);
