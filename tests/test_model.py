@@ -101,6 +101,21 @@ def test_names_rebound_between_searches_are_found():
         del sys.modules["rebinding_fixture"]
 
 
+def test_a_namespace_held_by_another_module_has_its_tables_searched():
+    """Each dict is read once per search; a module's namespace first met as
+    another module's small dict must still have its own small dicts read."""
+    holder, held = types.ModuleType("namespace_holder_fixture"), types.ModuleType("held_namespace_fixture")
+    held.table = {"init_fn": ORIGINAL["normal_"]}
+    holder.namespace = vars(held)
+    sys.modules["namespace_holder_fixture"], sys.modules["held_namespace_fixture"] = holder, held  # holder first
+    try:
+        with fastinit.patched():
+            assert held.table["init_fn"] is not ORIGINAL["normal_"]
+        assert held.table["init_fn"] is ORIGINAL["normal_"]
+    finally:
+        del sys.modules["namespace_holder_fixture"], sys.modules["held_namespace_fixture"]
+
+
 def test_unpatch_without_patch_raises():
     with pytest.raises(RuntimeError, match="without a matching patch"):
         fastinit.unpatch()

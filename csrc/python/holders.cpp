@@ -5,6 +5,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -83,6 +84,7 @@ struct Finder {
   Py_ssize_t max_table_size;
   Remembered& last;  // from the previous search
   Remembered now;    // every dict this search read
+  std::unordered_set<PyObject*> tables_read;  // the namespaces whose small dicts this search read
   py::list found;
 
   bool is_target(PyObject* value) const {
@@ -100,17 +102,20 @@ struct Finder {
     return now.emplace(dict, read_dict(dict)).first->second;
   }
 
+  // A dict met again is not searched again; but one first met as another
+  // namespace's small dict still has its own small dicts read when it is
+  // met as a module's namespace.
   void scan(PyObject* dict, bool nested) {
-    if (now.count(dict) != 0) {
-      return;
-    }
-    const DictContents& contents = contents_of(dict);
-    for (auto [key, value] : contents.functions) {
-      if (is_target(value)) {
-        found.append(py::make_tuple(py::handle(dict), py::handle(key), py::handle(value)));
+    const auto known = now.find(dict);
+    const DictContents& contents = known != now.end() ? known->second : contents_of(dict);
+    if (known == now.end()) {
+      for (auto [key, value] : contents.functions) {
+        if (is_target(value)) {
+          found.append(py::make_tuple(py::handle(dict), py::handle(key), py::handle(value)));
+        }
       }
     }
-    if (nested) {
+    if (nested && tables_read.insert(dict).second) {
       for (PyObject* table : contents.dicts) {
         if (PyDict_Size(table) <= max_table_size) {
           scan(table, false);
@@ -124,7 +129,7 @@ struct Finder {
 
 py::list find_holders(const py::dict& modules, const std::string& skipped_package, const py::list& targets,
                       Py_ssize_t max_table_size) {
-  Finder finder{{}, max_table_size, remembered_contents(), {}, py::list()};
+  Finder finder{{}, max_table_size, remembered_contents(), {}, {}, py::list()};
   for (py::handle target : targets) {
     TORCH_CHECK(PyFunction_Check(target.ptr()), "fastinit: find_holders looks for Python functions, got ",
                 Py_TYPE(target.ptr())->tp_name);
