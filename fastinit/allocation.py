@@ -11,12 +11,13 @@ from ._ops import empty_flat
 ALIGNMENT = 64  # bytes between tensors of a materialized model
 
 
-def allocate(nbytes: int, device: torch.device) -> torch.Tensor:
+def allocate(nbytes: int, device: torch.device, populate: bool | None = None) -> torch.Tensor:
     """One flat, zeroed byte buffer; on the CPU its own mmap, its size
     rounded up to 2 MiB. Its pages are faulted in by the fill that first
     writes them; FASTINIT_POPULATE=1 has the kernel populate them from every
     thread first, which was 1.5-2x faster on a Zen 3 VM and 1.4-5x slower on
-    a Zen 5 VM (Note [populated allocations] in csrc/python/allocation.cpp).
+    a Zen 5 VM (Note [populated allocations] in csrc/python/allocation.cpp);
+    `populate` overrides the variable.
 
     Transparent huge pages are advised only with FASTINIT_HUGE_PAGES=1: where
     the kernel compacts memory synchronously for madvised regions (THP
@@ -24,7 +25,8 @@ def allocate(nbytes: int, device: torch.device) -> torch.Tensor:
     1 to 14 GB/s from run to run on 2-vCPU EPYC VMs.
     """
     if device.type == "cpu":
-        return empty_flat(nbytes, _flag("FASTINIT_HUGE_PAGES"), _flag("FASTINIT_POPULATE"))
+        return empty_flat(nbytes, _flag("FASTINIT_HUGE_PAGES"),
+                          _flag("FASTINIT_POPULATE") if populate is None else populate)
     return torch.empty(nbytes, dtype=torch.uint8, device=device)
 
 

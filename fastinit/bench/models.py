@@ -19,15 +19,15 @@ def gpt2_like(layers: int = 48, width: int = 1600, vocab: int = 50257, device=No
 
 
 
-def allocate_and_zero(nbytes: int, populate: bool = False) -> torch.Tensor:
+def allocate_and_zero(nbytes: int, populate: bool | None = None) -> torch.Tensor:
     """The floor of building a model of `nbytes` on the CPU: the one flat
     allocation materialize makes, then zero_(), which faults its pages in;
-    or, with `populate`, pages the kernel populated first. Which is faster
-    depends on the host (Note [populated allocations] in
+    with `populate`, pages the kernel populated first (fastinit.allocation).
+    Which is faster depends on the host (Note [populated allocations] in
     csrc/python/allocation.cpp)."""
-    from fastinit._ops import empty_flat
+    from fastinit.allocation import allocate
 
-    return empty_flat(nbytes, False, populate).zero_()
+    return allocate(nbytes, torch.device("cpu"), populate).zero_()
 
 
 # Real model shapes from the libraries large models come from, built from
