@@ -19,6 +19,7 @@ in module order, one per random tensor, so the batched result equals calling
 the single-tensor functions one by one in that order (the RNG contract).
 """
 
+import contextlib
 import inspect
 import warnings
 
@@ -27,6 +28,7 @@ from torch import nn
 
 from ._ops import module_tree, using_generator
 from .allocation import allocate_flat
+from .deferral import DeferredFills
 from .patching import patched
 from .planning import planned
 from .sharding import is_dtensor
@@ -72,6 +74,11 @@ def own_init(module: nn.Module):
     return lambda device: method()
 
 
+def _deferring(wanted: bool):
+    """DeferredFills() (Note [deferred fills]) where `wanted`, else nothing."""
+    return DeferredFills() if wanted else contextlib.nullcontext()
+
+
 def materialize(module: nn.Module, device=None, rules: dict | None = None, generator: torch.Generator | None = None,
                 init: str = "auto") -> nn.Module:
     """Allocate a model built on the meta device and initialize it.
@@ -89,7 +96,11 @@ def materialize(module: nn.Module, device=None, rules: dict | None = None, gener
       `init_weights()`, torchtitan's `init_weights(buffer_device=device)`,
       timm's `init_weights()`), run under patched() with `generator` as
       every fill's default generator, so each of its fills, and the random
-      fills it makes any other way, runs on fastinit's kernels. The protocol
+      fills it makes any other way, runs on fastinit's kernels. On the CPU
+      (unsharded) those fills are deferred: a fill the protocol overwrites
+      before anything reads it is skipped, with every tensor's bits and the
+      generator's state those of running each fill as called (Note
+      [deferred fills] in fastinit.deferral). The protocol
       is trusted to fill what it owns, buffers included (the fresh
       allocation reads as zeros where it writes nothing). `rules`, if
       given, then refill the tensors they name (by name or module type).
@@ -128,7 +139,8 @@ def materialize(module: nn.Module, device=None, rules: dict | None = None, gener
             raise ValueError("fastinit.materialize: no rule fills " + ", ".join(plan.unhandled + plan.lazy)
                              + "; pass rules={name or module type: spec} for them")
 
-    if any(map(is_dtensor, tensors.values())):
+    sharded = any(map(is_dtensor, tensors.values()))
+    if sharded:
         # Sharded models (FSDP2 fully_shard, DTensor parallelism) keep their
         # own storage bookkeeping: allocate through Module.to_empty, which
         # FSDP2 hooks, and fill each local shard with its slice.
@@ -137,7 +149,7 @@ def materialize(module: nn.Module, device=None, rules: dict | None = None, gener
     else:
         allocate_flat(module, tensors, device)
     if protocol is not None:
-        with patched(), using_generator(generator):
+        with patched(), using_generator(generator), _deferring(not sharded and device.type == "cpu"):
             protocol(device)
         if rules:  # they win: refill what they name
             rules_only, modules, walk = planned(module, rules, include_buffers=True, builtin=False)
