@@ -1,7 +1,7 @@
-"""Building real model shapes three ways, each in a fresh process: stock,
-under fastinit.patched(), and on the meta device + fastinit.materialize();
-beside them the allocate-and-zero floor for the same bytes and every
-step's peak RSS.
+"""Building real model shapes four ways, each in a fresh process: stock,
+under fastinit.patched(), under fastinit.patched(defer_fills=True), and on
+the meta device + fastinit.materialize(); beside them the allocate-and-zero
+floor for the same bytes and every step's peak RSS.
 
     python benchmarks/real_models.py [--only llama bert] [--repeat 1] [--small]
 
@@ -15,7 +15,7 @@ The floor is the faster of two ways to allocate the same bytes and zero
 them: materialize's flat allocation, whose pages zero_() faults in, and the
 same allocation populated by the kernel first (FASTINIT_POPULATE=1).
 Ratios are of medians over `--repeat` fresh processes per step; the steps
-take turns (stock, patched, materialize, floors, then again), so that each
+take turns (stock, patched, deferred, materialize, floors, then again), so that each
 meets the host's fresh memory in the same state as the others: on a VM it
 varies by 2-3x from minute to minute.
 """
@@ -38,6 +38,7 @@ CASES = [  # (model name in fastinit.bench.models.REAL_MODELS, dtype)
 STEPS = {
     "stock": "model = real_model(NAME, SMALL)",
     "patched": "with fastinit.patched():\n    model = real_model(NAME, SMALL)",
+    "deferred": "with fastinit.patched(defer_fills=True):\n    model = real_model(NAME, SMALL)",
     "materialize": "with fastinit.patched():  # the initializers that run on meta in __init__ cost nothing\n    meta_model = real_model(NAME, SMALL, device='meta')\nmodel = materialize_or_none(meta_model, materialize_rules(NAME))",
     "floor": "flat = allocate_and_zero(NBYTES)",
     "populated floor": "flat = allocate_and_zero(NBYTES, populate=True)",
@@ -92,9 +93,11 @@ def main(argv=None) -> int:
     cases = [(n, d) for n, d in CASES if args.only is None or any(o in n for o in args.only)]
     print(f"fresh process per step, median of {args.repeat}; floor = the faster of two allocations of the same "
           "bytes + zero_() (both listed below); peak RSS includes ~0.7 GB that importing torch takes\n")
-    print("| model | dtype | GB | stock s | patched s | materialize s | floor s | stock ÷ patched | "
-          "stock ÷ materialize | patched ÷ floor | materialize ÷ floor | peak RSS GB stock / patched / materialize |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    print("deferred = patched(defer_fills=True)\n")
+    print("| model | dtype | GB | stock s | patched s | deferred s | materialize s | floor s | stock ÷ patched | "
+          "stock ÷ deferred | stock ÷ materialize | patched ÷ floor | deferred ÷ floor | materialize ÷ floor | "
+          "peak RSS GB stock / patched / deferred / materialize |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     notes, floors = [], []
     for name, dtype in cases:
         if not library_available(name):
@@ -113,10 +116,11 @@ def main(argv=None) -> int:
         m = "refused¹" if refused else f"{t['materialize']:.2f}"
         stock_over_m = "–" if refused else f"{t['stock'] / t['materialize']:.1f}×"
         m_over_floor = "–" if refused else f"{t['materialize'] / t['floor']:.2f}"
-        print(f"| {name} | {dtype} | {gb:.2f} | {t['stock']:.2f} | {t['patched']:.2f} | {m} | "
-              f"{t['floor']:.2f} | {t['stock'] / t['patched']:.1f}× | {stock_over_m} | "
-              f"{t['patched'] / t['floor']:.2f} | {m_over_floor} | "
-              f"{rss['stock']:.1f} / {rss['patched']:.1f} / {rss['materialize']:.1f} |", flush=True)
+        print(f"| {name} | {dtype} | {gb:.2f} | {t['stock']:.2f} | {t['patched']:.2f} | {t['deferred']:.2f} | {m} | "
+              f"{t['floor']:.2f} | {t['stock'] / t['patched']:.1f}× | {t['stock'] / t['deferred']:.1f}× | "
+              f"{stock_over_m} | {t['patched'] / t['floor']:.2f} | {t['deferred'] / t['floor']:.2f} | {m_over_floor} | "
+              f"{rss['stock']:.1f} / {rss['patched']:.1f} / {rss['deferred']:.1f} / {rss['materialize']:.1f} |",
+              flush=True)
         if refused:
             notes.append(f"¹ {name}: {refused[:240]}")
     print("\nfloors: " + "; ".join(floors))

@@ -16,6 +16,7 @@ ops = torch.ops.fastinit
 module_tree = _C.module_tree  # Note [cached plans] in planning.py
 empty_flat = _C.empty_flat  # Note [populated allocations] in csrc/python/allocation.cpp
 find_holders = _C.find_holders  # Note [finding holders] in csrc/python/holders.cpp
+held_only_by_its_python_object = _C.held_only_by_its_python_object  # Note [unreachable pending fills] in deferral.py
 LARGE_MATRIX_ELEMENTS: int = _C.LARGE_MATRIX_ELEMENTS  # csrc/orthogonal_householder.h
 
 # fill_*(function, tensor, generator, *params): draw one seed (none for

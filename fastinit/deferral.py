@@ -30,19 +30,46 @@ compared by address: pending writes never overlap (a new one first writes
 or drops those it meets), and each holds its tensor, so its memory cannot
 be freed and handed to another tensor before the write.
 
-What it cannot see: reads that bypass the dispatcher (`Tensor.numpy()`,
-a C extension reading `data_ptr()`), and other threads (modes are per
-thread). So it is used only where fastinit owns the whole block:
-materialize() runs a model's protocol in it, on memory it just allocated.
+Reads that bypass the dispatcher go through Tensor methods that hand out
+the memory itself (`data_ptr`, `numpy`, `tolist`, `untyped_storage`,
+`__array__`, `__dlpack__`, ...; `torch.save` and pickling reach storage
+through `untyped_storage`): a TorchFunctionMode entered with the dispatch
+mode, `_RawReads`, writes what such a call exposes before it runs. A tensor
+subclass that wraps others (DTensor) runs its ops on the tensors inside,
+below the mode, so a read of a wrapper writes what its inner tensors
+(`__tensor_flatten__`) hold; a tensor whose memory cannot be told (another
+layout, a subclass without that protocol) has every pending write written
+first.
+
+What it still cannot see: other threads (modes are per thread), and C++
+code handed a tensor outside the dispatcher (a pybind11 function reading
+`data_ptr()` in C++). So it runs where a block only builds or initializes
+models: materialize() runs a model's protocol in it, on memory it just
+allocated, and patched(defer_fills=True) runs the user's block in it.
+
+Note [unreachable pending fills]
+~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+A pending write holds its tensor, so a tensor the model dropped (the
+lm_head a transformers model replaces by its tied embedding) would still be
+written on exit: needless time, and pages faulted in for memory freed right
+after. On exit a pending write is dropped instead when nothing but the
+write can reach its memory: its tensor's Python object is referenced by the
+write alone and has no weak references, and (csrc/python/references.cpp)
+its TensorImpl is owned by that object alone and its storage by that
+TensorImpl alone, with no weak references that could be upgraded. Such
+memory is freed with the write, unread by anyone.
 """
 
 import bisect
+import sys
+import weakref
 
 import torch
 from torch import Tensor
-from torch.utils._python_dispatch import TorchDispatchMode
+from torch.overrides import TorchFunctionMode
+from torch.utils._python_dispatch import TorchDispatchMode, is_traceable_wrapper_subclass
 
-from ._ops import ops
+from ._ops import held_only_by_its_python_object, ops
 
 # Seeded fills: (tensors, seeds, *per-tensor parameter lists, global_shapes,
 # offsets); the number of parameter lists.
@@ -50,6 +77,10 @@ _DEFERRABLE = {ops.uniform_.default: 2, ops.normal_.default: 2, ops.trunc_normal
 # In-place ops that write every element of `self` from no pending memory
 # other than their arguments (which are checked as reads).
 _OVERWRITES = {torch.ops.aten.zero_.default, torch.ops.aten.fill_.Scalar, torch.ops.aten.copy_.default}
+# Tensor methods that expose a tensor's memory without a dispatcher op.
+_RAW_READS = frozenset({Tensor.data_ptr, Tensor.numpy, Tensor.tolist, Tensor.untyped_storage, Tensor.storage,
+                        Tensor._typed_storage, Tensor.__array__, Tensor.__dlpack__})
+_PLAIN_TYPES = (Tensor, torch.nn.Parameter)
 
 
 class _Pending:
@@ -62,12 +93,20 @@ class _Pending:
 def _span(tensor: Tensor) -> tuple[int, int] | None:
     """The [start, end) byte addresses a plain CPU tensor's elements lie in,
     or None for a tensor that holds no CPU memory of its own to track."""
-    if type(tensor) not in (Tensor, torch.nn.Parameter) or tensor.device.type != "cpu" \
+    if type(tensor) not in _PLAIN_TYPES or tensor.device.type != "cpu" \
             or tensor.layout != torch.strided or tensor.numel() == 0:
         return None
     last = sum((size - 1) * stride for size, stride in zip(tensor.shape, tensor.stride()))
-    start = tensor.data_ptr()
+    with torch._C.DisableTorchFunction():  # not a raw read of the user's (_RawReads)
+        start = tensor.data_ptr()
     return start, start + (last + 1) * tensor.element_size()
+
+
+def _unreachable(entry: "_Pending") -> bool:
+    """Note [unreachable pending fills]: nothing but `entry` reaches its
+    tensor's memory (getrefcount counts its own argument too)."""
+    return sys.getrefcount(entry.tensor) == 2 and weakref.getweakrefcount(entry.tensor) == 0 \
+        and held_only_by_its_python_object(entry.tensor)
 
 
 def _tensors(values):
@@ -78,38 +117,88 @@ def _tensors(values):
             yield from (v for v in value if isinstance(v, Tensor))
 
 
+class _RawReads(TorchFunctionMode):
+    """Writes what a raw read (_RAW_READS) exposes before it runs (Note
+    [deferred fills])."""
+
+    def __init__(self, fills: "DeferredFills"):
+        super().__init__()
+        self._fills = fills
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if func in _RAW_READS and args and isinstance(args[0], Tensor):
+            self._fills.write_before_read(args[0])
+        return func(*args, **(kwargs or {}))
+
+
 class DeferredFills(TorchDispatchMode):
-    """Note [deferred fills]. Exiting writes every pending fill."""
+    """Note [deferred fills]. Exiting writes every pending fill that
+    anything can still read (Note [unreachable pending fills])."""
 
     def __init__(self):
         super().__init__()
         self._starts: list[int] = []  # sorted
         self._pending: dict[int, _Pending] = {}  # by start
+        self._raw_reads = _RawReads(self)
+        self._writing = False
         self.values_dropped = 0  # elements whose writes were overwritten before anything read them
+        self.values_unreachable = 0  # elements whose writes nothing could read at exit
+
+    def __enter__(self):
+        result = super().__enter__()
+        self._raw_reads.__enter__()
+        return result
 
     def __exit__(self, *exc):
         try:
-            return super().__exit__(*exc)
+            self._raw_reads.__exit__(*exc)
         finally:
-            self._write(list(self._pending.values()))
+            try:
+                return super().__exit__(*exc)
+            finally:
+                self._write_at_exit()
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
+        if self._writing or func.is_view:
+            return func(*args, **kwargs)
         if func in _DEFERRABLE and self._defer(func, args, kwargs):
             return None
-        if func.is_view:
             return func(*args, **kwargs)
-        written = None
-        if func in _OVERWRITES:
-            written = args[0]
-            reads = list(_tensors(args[1:])) + list(_tensors(kwargs.values()))
-        else:
-            reads = list(_tensors(args)) + list(_tensors(kwargs.values()))
-        for tensor in reads:
-            self._write_overlapping(tensor)
+        written = args[0] if func in _OVERWRITES else None
+        for tensor in _tensors(args[1:] if written is not None else args):
+            self.write_before_read(tensor)
+        for tensor in _tensors(kwargs.values()):
+            self.write_before_read(tensor)
         if written is not None:
             self._overwrite(written)
         return func(*args, **kwargs)
+
+    def write_before_read(self, tensor: Tensor) -> None:
+        """Writes the pending fills of the memory an op given `tensor` may
+        read: its own elements, or for a wrapper subclass those of the
+        tensors it wraps; everything pending when that cannot be told."""
+        if not self._pending or tensor.device.type == "meta":
+            return
+        if type(tensor) in _PLAIN_TYPES and tensor.layout == torch.strided:
+            span = _span(tensor)
+            if span is not None:
+                self._write(self._overlapping(*span))
+            return
+        if is_traceable_wrapper_subclass(tensor):
+            for name in tensor.__tensor_flatten__()[0]:
+                self.write_before_read(getattr(tensor, name))
+            return
+        self._write(list(self._pending.values()))
+
+    def _write_at_exit(self) -> None:
+        entries = list(self._pending.values())
+        for entry in entries:
+            if _unreachable(entry):
+                self._remove(entry)
+                self.values_unreachable += entry.tensor.numel()
+        del entries
+        self._write(list(self._pending.values()))
 
     def _defer(self, func, args, kwargs) -> bool:
         count = _DEFERRABLE[func]
@@ -151,11 +240,6 @@ class DeferredFills(TorchDispatchMode):
                 partial.append(entry)
         self._write(partial)
 
-    def _write_overlapping(self, tensor: Tensor) -> None:
-        span = _span(tensor)
-        if span is not None and self._pending:
-            self._write(self._overlapping(*span))
-
     def _insert(self, entry: _Pending) -> None:
         bisect.insort(self._starts, entry.start)
         self._pending[entry.start] = entry
@@ -170,6 +254,11 @@ class DeferredFills(TorchDispatchMode):
         for entry in entries:
             self._remove(entry)
             by_op.setdefault(entry.op, []).append(entry)
-        for op, group in by_op.items():
-            params = [list(column) for column in zip(*(e.params for e in group))]
-            op([e.tensor for e in group], [e.seed for e in group], *params)
+        # From _RawReads this mode is active: its writes must not be deferred again.
+        self._writing = True
+        try:
+            for op, group in by_op.items():
+                params = [list(column) for column in zip(*(e.params for e in group))]
+                op([e.tensor for e in group], [e.seed for e in group], *params)
+        finally:
+            self._writing = False

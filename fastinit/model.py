@@ -19,7 +19,6 @@ in module order, one per random tensor, so the batched result equals calling
 the single-tensor functions one by one in that order (the RNG contract).
 """
 
-import contextlib
 import inspect
 import warnings
 
@@ -28,7 +27,6 @@ from torch import nn
 
 from ._ops import module_tree, using_generator
 from .allocation import allocate_flat
-from .deferral import DeferredFills
 from .patching import patched
 from .planning import planned
 from .sharding import is_dtensor
@@ -72,11 +70,6 @@ def own_init(module: nn.Module):
     if takes_buffer_device:
         return lambda device: method(buffer_device=device)
     return lambda device: method()
-
-
-def _deferring(wanted: bool):
-    """DeferredFills() (Note [deferred fills]) where `wanted`, else nothing."""
-    return DeferredFills() if wanted else contextlib.nullcontext()
 
 
 def materialize(module: nn.Module, device=None, rules: dict | None = None, generator: torch.Generator | None = None,
@@ -149,7 +142,7 @@ def materialize(module: nn.Module, device=None, rules: dict | None = None, gener
     else:
         allocate_flat(module, tensors, device)
     if protocol is not None:
-        with patched(), using_generator(generator), _deferring(not sharded and device.type == "cpu"):
+        with patched(defer_fills=not sharded and device.type == "cpu"), using_generator(generator):
             protocol(device)
         if rules:  # they win: refill what they name
             rules_only, modules, walk = planned(module, rules, include_buffers=True, builtin=False)

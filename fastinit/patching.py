@@ -41,6 +41,7 @@ import torch.nn.init as _torch_init
 
 from . import init as _fast_init
 from ._ops import find_holders
+from .deferral import DeferredFills
 from .libraries import loaded_equivalents
 from .random_fills import RandomFills
 
@@ -137,13 +138,28 @@ def is_patched() -> bool:
 
 
 @contextlib.contextmanager
-def patched():
+def patched(defer_fills: bool = False):
     """Within the block, torch.nn.init, every library holding its functions
     and the libraries' own initializers run fastinit's, and so do this
     thread's tensor.normal_/uniform_ and float random factories; restored on
-    exit, exception or not. Nests."""
+    exit, exception or not. Nests.
+
+    With `defer_fills=True` the block's random fills of CPU tensors are
+    deferred (Note [deferred fills] in fastinit.deferral): a fill that a
+    later fill or zeroing overwrites before anything reads it is skipped, as
+    is one whose tensor the block dropped (the untied lm_head of a
+    transformers model), and what is left is written when something reads
+    it or, batched, on exit. Every tensor's bits and the generator's state
+    are those of running each fill as called. Meant for blocks that build or
+    re-initialize models: another thread, or C++ code given a tensor outside
+    the dispatcher, would see memory not yet written while the block runs.
+    """
     patch()
     try:
-        yield
+        if defer_fills:
+            with DeferredFills():
+                yield
+        else:
+            yield
     finally:
         unpatch()

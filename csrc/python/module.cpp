@@ -2,10 +2,11 @@
 // and runs its TORCH_LIBRARY registrations; it also holds what only Python
 // needs: the fast paths into the ops (fills.cpp), seeds and the default
 // generator (generators.cpp), flat storage for materialize
-// (allocation.cpp), the module walk of the plan cache (module_tree.cpp)
-// and patching's holder search (holders.cpp), and the constants both
-// languages use. Only fastinit/_ops.py imports it. The CMake build leaves
-// this folder out (its library is loaded with torch.ops.load_library).
+// (allocation.cpp), the module walk of the plan cache (module_tree.cpp),
+// patching's holder search (holders.cpp), the ownership check of deferred
+// fills (references.cpp), and the constants both languages use. Only
+// fastinit/_ops.py imports it. The CMake build leaves this folder out (its
+// library is loaded with torch.ops.load_library).
 #include <torch/extension.h>
 
 #include "../checks.h"
@@ -16,6 +17,7 @@
 #include "generators.h"
 #include "holders.h"
 #include "module_tree.h"
+#include "references.h"
 
 namespace py = pybind11;
 
@@ -45,4 +47,5 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("module_tree", &python::module_tree, py::arg("root"));
   m.def("find_holders", &python::find_holders, py::arg("modules"), py::arg("skipped_package"), py::arg("targets"),
         py::arg("max_table_size"));
+  m.def("held_only_by_its_python_object", &python::held_only_by_its_python_object, py::arg("tensor"));
 }

@@ -152,8 +152,9 @@ def _patched_model_case(layers, width, label, groups):
 
 def _real_model_case(name: str, how: str, groups):
     """A real model shape (fastinit.bench.models.REAL_MODELS) built stock
-    against `how`: "patched" (built under patched()) or "materialize"
-    (built on meta under patched(), then materialize)."""
+    against `how`: "patched" (built under patched()), "patched, deferred"
+    (under patched(defer_fills=True)) or "materialize" (built on meta under
+    patched(), then materialize)."""
 
     def setup():
         with fastinit.patched():
@@ -162,8 +163,8 @@ def _real_model_case(name: str, how: str, groups):
         nbytes = sum(t.numel() * t.element_size() for t in unique.values())
 
         def ours():
-            if how == "patched":
-                with fastinit.patched():
+            if how.startswith("patched"):
+                with fastinit.patched(defer_fills=how == "patched, deferred"):
                     real_model(name)
             else:
                 with fastinit.patched():
@@ -199,5 +200,6 @@ def all_cases(device: str = "cpu", dtype: torch.dtype = torch.float32) -> list[C
         cases.append(_patched_model_case(48, 1600, "XL", ("full",)))
         for name in ("bert-base", "vit_large_patch16_224"):
             if library_available(name):
-                cases += [_real_model_case(name, how, ("full",)) for how in ("patched", "materialize")]
+                hows = ("patched", "patched, deferred", "materialize")
+                cases += [_real_model_case(name, how, ("full",)) for how in hows]
     return cases
