@@ -41,6 +41,9 @@ below the mode, so a read of a wrapper writes what its inner tensors
 layout, a subclass without that protocol) has every pending write written
 first.
 
+A process forked in the block copies the memory as it is: before a fork
+(os.register_at_fork) the forking thread's pending writes are written.
+
 What it still cannot see: other threads (modes are per thread), and C++
 code handed a tensor outside the dispatcher (a pybind11 function reading
 `data_ptr()` in C++). So it runs where a block only builds or initializes
@@ -61,7 +64,9 @@ memory is freed with the write, unread by anyone.
 """
 
 import bisect
+import os
 import sys
+import threading
 import weakref
 
 import torch
@@ -147,9 +152,12 @@ class DeferredFills(TorchDispatchMode):
     def __enter__(self):
         result = super().__enter__()
         self._raw_reads.__enter__()
+        self._thread = threading.get_ident()
+        _entered.add(self)
         return result
 
     def __exit__(self, *exc):
+        _entered.discard(self)
         try:
             self._raw_reads.__exit__(*exc)
         finally:
@@ -262,3 +270,19 @@ class DeferredFills(TorchDispatchMode):
                 op([e.tensor for e in group], [e.seed for e in group], *params)
         finally:
             self._writing = False
+
+
+# Every DeferredFills inside its block, for the fork hook.
+_entered: "weakref.WeakSet[DeferredFills]" = weakref.WeakSet()
+
+
+def _write_before_fork() -> None:
+    """A forked child gets the memory as it is: write what the forking
+    thread's blocks hold pending (other threads' blocks may be mid-update)."""
+    thread = threading.get_ident()
+    for fills in list(_entered):
+        if fills._thread == thread:
+            fills._write(list(fills._pending.values()))
+
+
+os.register_at_fork(before=_write_before_fork)

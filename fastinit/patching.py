@@ -152,7 +152,8 @@ def patched(defer_fills: bool = False):
     it or, batched, on exit. Every tensor's bits and the generator's state
     are those of running each fill as called. Meant for blocks that build or
     re-initialize models: another thread, or C++ code given a tensor outside
-    the dispatcher, would see memory not yet written while the block runs.
+    the dispatcher, would see memory not yet written while the block runs
+    (a forked process does not: pending fills are written before a fork).
     """
     patch()
     try:

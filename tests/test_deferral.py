@@ -5,6 +5,7 @@ the values, of fills made when called; overwritten fills are skipped."""
 import contextlib
 import ctypes
 import io
+import os
 import weakref
 
 import pytest
@@ -192,3 +193,27 @@ def test_patched_with_deferred_fills_writes_them_on_exit_and_restores_on_raise()
     assert not torch.equal(t, torch.full((100,), 3.0))
     assert torch.nn.init.normal_.__module__ == "torch.nn.init"
     assert torch._C._len_torch_function_stack() == 0
+
+
+def test_a_process_forked_in_the_block_gets_the_written_values():
+    expected = torch.empty(1000)
+    torch.manual_seed(2)
+    fastinit.init.normal_(expected)
+    t = torch.empty(1000)
+    torch.manual_seed(2)
+    read_end, write_end = os.pipe()
+    with DeferredFills():
+        fastinit.init.normal_(t)
+        with torch._C.DisableTorchFunction():  # the address alone, as C++ code would take it
+            address = t.data_ptr()
+        pid = os.fork()
+        if pid == 0:  # the child reads the memory as it came, without torch
+            os.write(write_end, ctypes.string_at(address, 4000))
+            os._exit(0)
+    os.close(write_end)
+    received = b""
+    while chunk := os.read(read_end, 65536):
+        received += chunk
+    os.close(read_end)
+    os.waitpid(pid, 0)
+    assert received == expected.numpy().tobytes()
