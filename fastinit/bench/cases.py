@@ -154,13 +154,18 @@ def _real_model_case(name: str, how: str, groups):
     """A real model shape (fastinit.bench.models.REAL_MODELS) built stock
     against `how`: "patched" (built under patched()), "patched, deferred"
     (under patched(defer_fills=True)) or "materialize" (built on meta under
-    patched(), then materialize)."""
+    patched(), then materialize). The reference allocates and zeroes the
+    same tensors the way the build does: one by one through torch's
+    allocator for the patched builds (which, from round to round, hands
+    back memory the process already faulted in), materialize's flat
+    allocation (fresh pages every round) for materialize."""
 
     def setup():
         with fastinit.patched():
             meta = real_model(name, device="meta")
         unique = {id(t): t for t in list(meta.parameters()) + list(meta.buffers())}
         nbytes = sum(t.numel() * t.element_size() for t in unique.values())
+        layouts = [(t.shape, t.dtype) for t in unique.values()]
 
         def ours():
             if how.startswith("patched"):
@@ -173,11 +178,14 @@ def _real_model_case(name: str, how: str, groups):
             return fastinit.materialize(model, rules=materialize_rules(name))
 
         def floor():
-            allocate_and_zero(nbytes)
+            if how == "materialize":
+                return allocate_and_zero(nbytes)
+            return [torch.zeros(shape, dtype=dtype) for shape, dtype in layouts]
 
         return lambda: real_model(name), ours, floor, nbytes
 
-    return Case(f"build {name} ({how})", "float32", setup, 1, groups, "allocate + zero_")
+    reference = "allocate + zero_" if how == "materialize" else "torch.zeros per tensor"
+    return Case(f"build {name} ({how})", "float32", setup, 1, groups, reference)
 
 
 def all_cases(device: str = "cpu", dtype: torch.dtype = torch.float32) -> list[Case]:
