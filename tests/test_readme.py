@@ -62,3 +62,15 @@ def test_readme_llama_example_runs():
     llama = namespace["llama"]
     assert not any(p.is_meta for p in llama.parameters())
     assert llama.lm_head.weight.std() > 0.01 and torch.all(llama.model.norm.weight == 1)
+
+
+def test_readme_deferred_fills_example_runs():
+    import pytest
+
+    transformers = pytest.importorskip("transformers")
+    config = transformers.LlamaConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                                      num_attention_heads=4, num_key_value_heads=2, vocab_size=256)
+    namespace = {"torch": torch, "fastinit": __import__("fastinit"), "transformers": transformers, "config": config}
+    exec(compile(_block("patched(defer_fills=True)"), "README deferred fills", "exec"), namespace)
+    model = namespace["model"]
+    assert model.lm_head.weight.std() > 0.01 and torch.all(model.model.norm.weight == 1)
