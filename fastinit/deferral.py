@@ -172,7 +172,6 @@ class DeferredFills(TorchDispatchMode):
             return func(*args, **kwargs)
         if func in _DEFERRABLE and self._defer(func, args, kwargs):
             return None
-            return func(*args, **kwargs)
         written = args[0] if func in _OVERWRITES else None
         for tensor in _tensors(args[1:] if written is not None else args):
             self.write_before_read(tensor)
