@@ -206,9 +206,9 @@ def _parallelize_titan(model, fsdp_mesh, tp_mesh):
 
 def _check_titan_flow(rank, world_size):
     """torchtitan's flow (meta -> fully_shard and/or parallelize_module ->
-    to_empty -> init_weights(buffer_device=)) under patched(), and the same
-    through materialize: every rank's shards are the slices of the
-    unsharded model's tensors, bit for bit."""
+    to_empty -> init_weights(buffer_device=)) under patched(), under
+    patched(defer_fills=True), and through materialize: every rank's shards
+    are the slices of the unsharded model's tensors, bit for bit."""
     import fastinit
     from titan_llama import TitanArgs, TitanLlama
 
@@ -225,22 +225,21 @@ def _check_titan_flow(rank, world_size):
 
     want = plain_flow()
     for name, fsdp_mesh, tp_mesh in _titan_layouts(world_size):
-        for through_materialize in (False, True):
+        for how in ("patched", "patched, deferred", "materialize"):
             with torch.device("meta"):
                 model = TitanLlama(args)
             _parallelize_titan(model, fsdp_mesh, tp_mesh)
             torch.manual_seed(SEED)
-            if through_materialize:
+            if how == "materialize":
                 fastinit.materialize(model)
             else:
                 model.to_empty(device="cpu")
-                with fastinit.patched():
+                with fastinit.patched(defer_fills=how == "patched, deferred"):
                     model.init_weights(buffer_device=torch.device("cpu"))
             got = _full_state(model) | {"freqs": model.freqs}
             assert got.keys() == want.keys()
             for key in want:
-                assert torch.equal(got[key], want[key]), \
-                    f"{name} ({'materialize' if through_materialize else 'patched'}): {key} differs on rank {rank}"
+                assert torch.equal(got[key], want[key]), f"{name} ({how}): {key} differs on rank {rank}"
 
 
 def _worker(rank, world_size, store_path, checks, errors):
