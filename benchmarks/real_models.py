@@ -15,9 +15,9 @@ The floor is the faster of two ways to allocate the same bytes and zero
 them: materialize's flat allocation, whose pages zero_() faults in, and the
 same allocation populated by the kernel first (FASTINIT_POPULATE=1).
 Ratios are of medians over `--repeat` fresh processes per step; the steps
-take turns (stock, patched, deferred, materialize, floors, then again), so that each
-meets the host's fresh memory in the same state as the others: on a VM it
-varies by 2-3x from minute to minute.
+take turns (stock, patched, deferred, materialize, floors, then again), so
+that each meets the host's fresh memory in the same state as the others: on
+a VM it varies by 2-3x from minute to minute.
 """
 
 import argparse

@@ -196,16 +196,18 @@ class DeferredFills(TorchDispatchMode):
             for name in tensor.__tensor_flatten__()[0]:
                 self.write_before_read(getattr(tensor, name))
             return
+        self.write_all()
+
+    def write_all(self) -> None:
+        """Writes every pending fill."""
         self._write(list(self._pending.values()))
 
     def _write_at_exit(self) -> None:
-        entries = list(self._pending.values())
-        for entry in entries:
+        for entry in list(self._pending.values()):
             if _unreachable(entry):
                 self._remove(entry)
                 self.values_unreachable += entry.tensor.numel()
-        del entries
-        self._write(list(self._pending.values()))
+        self.write_all()
 
     def _defer(self, func, args, kwargs) -> bool:
         count = _DEFERRABLE[func]
@@ -281,7 +283,7 @@ def _write_before_fork() -> None:
     thread = threading.get_ident()
     for fills in list(_entered):
         if fills._thread == thread:
-            fills._write(list(fills._pending.values()))
+            fills.write_all()
 
 
 os.register_at_fork(before=_write_before_fork)

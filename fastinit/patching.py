@@ -157,10 +157,7 @@ def patched(defer_fills: bool = False):
     """
     patch()
     try:
-        if defer_fills:
-            with DeferredFills():
-                yield
-        else:
+        with DeferredFills() if defer_fills else contextlib.nullcontext():
             yield
     finally:
         unpatch()
