@@ -2,9 +2,13 @@
 
 Environment:
   FASTINIT_CUDA=0/1       disable/require the CUDA kernels (default: built
-                          when torch has CUDA and a CUDA toolkit is found)
+                          when torch has CUDA and a CUDA toolkit is found;
+                          a toolkit whose nvcc does not match torch's CUDA
+                          release stops the build with a sentence saying
+                          what to do: tools/cuda_toolkit.py)
   TORCH_CUDA_ARCH_LIST    GPU architectures (default here: "8.0;9.0")
-  CUDA_HOME               the CUDA toolkit (default: /usr/local/cuda if present)
+  CUDA_HOME               the CUDA toolkit to try first
+  MAX_JOBS                parallel compile jobs (torch's default: all cores)
 Install with `pip install --no-build-isolation .` after torch.
 """
 
@@ -15,12 +19,24 @@ from pathlib import Path
 from setuptools import setup
 
 ROOT = Path(__file__).resolve().parent
-if "CUDA_HOME" not in os.environ and Path("/usr/local/cuda/bin/nvcc").exists():
-    # torch would otherwise derive the toolkit from the nvcc on PATH, which
-    # may be a wrapper outside the toolkit.
-    os.environ["CUDA_HOME"] = "/usr/local/cuda"
+# The language every source is compiled as, host and device, whatever the
+# torch: torch's cpp_extension defaults to C++17 up to 2.11 and to C++20
+# later, and CMakeLists.txt names C++20 too.
+CXX_STANDARD = "-std=c++20"
 
+sys.path.insert(0, str(ROOT / "tools"))
+import cuda_toolkit  # noqa: E402
 import torch  # noqa: E402
+
+try:
+    CUDA = cuda_toolkit.find(os.environ.get("FASTINIT_CUDA", ""), torch.__version__, torch.version.cuda,
+                             [str(Path(torch.__file__).resolve().parents[1])])
+except cuda_toolkit.BuildError as error:
+    sys.exit(f"fastinit: {error}")
+if CUDA.toolkit is not None:
+    # torch's cpp_extension reads CUDA_HOME once, when it is imported.
+    os.environ["CUDA_HOME"] = str(CUDA.toolkit.home)
+
 from torch.utils import cpp_extension  # noqa: E402
 
 
@@ -35,20 +51,22 @@ def read_sources():
     return sources
 
 
-def want_cuda():
-    setting = os.environ.get("FASTINIT_CUDA", "").strip()
-    available = torch.version.cuda is not None and cpp_extension.CUDA_HOME is not None
-    if setting == "0":
-        return False
-    if setting == "1":
-        if not available:
-            sys.exit(
-                "FASTINIT_CUDA=1 but torch has no CUDA "
-                f"(torch.version.cuda={torch.version.cuda}) or no CUDA toolkit "
-                f"was found (CUDA_HOME={cpp_extension.CUDA_HOME})"
-            )
-        return True
-    return available
+def cudart_link_dirs(home: Path) -> list[str]:
+    """torch links its extensions with -lcudart; the toolkit that pip's
+    nvidia-cuda-nvcc wheel makes ships only the versioned libcudart.so.N,
+    so the build links through an unversioned name under build/ (the
+    loaded library is torch's own libcudart.so.N either way)."""
+    if any((home / lib / "libcudart.so").exists() for lib in ("lib64", "lib")):
+        return []
+    versioned = sorted((home / "lib").glob("libcudart.so.[0-9]*"))
+    if not versioned:
+        return []
+    folder = ROOT / "build" / "cudart"
+    folder.mkdir(parents=True, exist_ok=True)
+    link = folder / "libcudart.so"
+    link.unlink(missing_ok=True)
+    link.symlink_to(versioned[0])
+    return [str(folder)]
 
 
 def cuda_wheel_include_dirs():
@@ -76,6 +94,7 @@ def cpu_kernels_here() -> str:
     return "AVX2 on this CPU" if avx2 else "the portable kernels on this CPU"
 
 
+BUILD_PROGRESS = "pip install -v shows each file as it compiles; MAX_JOBS=N sets the parallel jobs"
 _BUILDING = {"build_ext", "build", "bdist_wheel", "editable_wheel", "develop", "install"}
 
 
@@ -94,26 +113,25 @@ def announce(message: str) -> None:
 
 def extension():
     sources = read_sources()
-    cuda = want_cuda()
+    cuda = CUDA.toolkit is not None
     cpu_part = f"CPU kernels for baseline, AVX2 and AVX-512 ({cpu_kernels_here()})"
     if cuda:
         os.environ.setdefault("TORCH_CUDA_ARCH_LIST", "8.0;9.0")
         announce(f"fastinit: compiling {cpu_part} and CUDA kernels for TORCH_CUDA_ARCH_LIST="
-                 f"{os.environ['TORCH_CUDA_ARCH_LIST']} (CUDA {torch.version.cuda}, {cpp_extension.CUDA_HOME}); "
-                 "about 75 s on 2 cores")
+                 f"{os.environ['TORCH_CUDA_ARCH_LIST']} (CUDA {torch.version.cuda}, {CUDA.toolkit.describe()}); "
+                 f"about 5 min on 2 cores, 1 min on 16 ({BUILD_PROGRESS})")
     else:
-        reason = ("FASTINIT_CUDA=0" if os.environ.get("FASTINIT_CUDA", "").strip() == "0"
-                  else "torch has no CUDA" if torch.version.cuda is None else "no CUDA toolkit found")
-        announce(f"fastinit: compiling {cpu_part}; no CUDA kernels ({reason}); about 25 s on 2 cores")
+        announce(f"fastinit: compiling {cpu_part}; no CUDA kernels ({CUDA.reason}); "
+                 f"about 2 min on 2 cores ({BUILD_PROGRESS})")
     # -fopenmp: at::parallel_for is an inline template that runs serially
     # unless the extension itself is compiled with OpenMP (torch's ATen
     # uses the OpenMP backend); libgomp resolves to the copy torch loaded.
     # -ffp-contract=off: Note [explicit rounding] in csrc/include/fastinit/math.h.
-    cxx_flags = ["-O3", "-g0", "-fopenmp", "-ffp-contract=off"]
+    cxx_flags = [CXX_STANDARD, "-O3", "-g0", "-fopenmp", "-ffp-contract=off"]
     link_flags = ["-fopenmp"]
     if os.environ.get("FASTINIT_SANITIZE") == "1":  # tools/sanitize.sh
         sanitizers = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all"]
-        cxx_flags = ["-O1", "-g", "-fno-omit-frame-pointer", "-fopenmp", "-ffp-contract=off", *sanitizers]
+        cxx_flags = [CXX_STANDARD, "-O1", "-g", "-fno-omit-frame-pointer", "-fopenmp", "-ffp-contract=off", *sanitizers]
         link_flags = ["-fopenmp", *sanitizers]
     include_dirs = [str(ROOT / "csrc" / "include")]
     if not cuda:
@@ -128,13 +146,18 @@ def extension():
         "fastinit._C",
         sources=sources["common"] + sources["cuda"] + sources["python"],
         include_dirs=include_dirs + cuda_wheel_include_dirs(),
+        library_dirs=cudart_link_dirs(CUDA.toolkit.home),
         define_macros=[("FASTINIT_WITH_CUDA", "1")],
         extra_compile_args={
             "cxx": cxx_flags,
             # --fmad=false: no contraction of a * b + c in device code either
             # (Note [explicit rounding]); torch's own headers trip GCC's
             # interference-size warning.
-            "nvcc": ["-O3", "--expt-relaxed-constexpr", "--fmad=false", "-Xcompiler=-Wno-interference-size"],
+            # --threads=0: one thread per CPU for the architectures of
+            # TORCH_CUDA_ARCH_LIST (nvcc compiles them one after another
+            # otherwise; fill_kernels.cu is the build's longest step).
+            "nvcc": [CXX_STANDARD, "-O3", "--expt-relaxed-constexpr", "--fmad=false", "--threads=0",
+                     "-Xcompiler=-Wno-interference-size"],
         },
         extra_link_args=link_flags,
     )

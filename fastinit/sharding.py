@@ -46,7 +46,7 @@ def global_indices(dtensor) -> list:
     """Per dim, the global indices of the local shard's positions, in local
     order (a range, or a list for strided shards)."""
     from torch.distributed.tensor import Partial, Replicate, Shard
-    from torch.distributed.tensor.placement_types import _StridedShard, _StridedShardOffsetMode
+    from torch.distributed.tensor.placement_types import _StridedShard
 
     mesh = dtensor.device_mesh
     coordinate = mesh.get_coordinate()
@@ -59,7 +59,7 @@ def global_indices(dtensor) -> list:
         if isinstance(placement, _StridedShard):
             d = placement.dim
             _, offsets = placement._local_shard_size_and_offset(
-                len(indices[d]), mesh.size(mesh_dim), coordinate[mesh_dim], offset_mode=_StridedShardOffsetMode.ALL)
+                len(indices[d]), mesh.size(mesh_dim), coordinate[mesh_dim], **_all_offsets())
             indices[d] = [indices[d][o] for o in offsets]
         elif isinstance(placement, Shard):
             d = placement.dim
@@ -72,6 +72,17 @@ def global_indices(dtensor) -> list:
                 f"fastinit: cannot initialize a DTensor with placement {placement!r} ({kind}): its local "
                 "tensor is not a slice of the global tensor; redistribute it to Shard or Replicate first")
     return indices
+
+
+def _all_offsets() -> dict:
+    """The keyword that has _StridedShard._local_shard_size_and_offset list
+    every offset of a rank's shard: `offset_mode` in torch 2.14 and 2.15,
+    `return_first_offset` in 2.11."""
+    from torch.distributed.tensor import placement_types
+
+    if hasattr(placement_types, "_StridedShardOffsetMode"):
+        return {"offset_mode": placement_types._StridedShardOffsetMode.ALL}
+    return {"return_first_offset": False}
 
 
 def _runs(indices) -> list[tuple[int, int, int]]:

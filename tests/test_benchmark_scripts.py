@@ -51,12 +51,25 @@ def test_report_names_cases_in_plain_lines_and_writes_its_files(tmp_path):
 
     pytest.importorskip("matplotlib")
     completed = subprocess.run([sys.executable, "-m", "fastinit.bench", "--quick", "--repeat", "2", "--only",
-                                "xavier_uniform_", "reset", "--out", str(tmp_path)], capture_output=True, text=True,
-                               timeout=600)
+                                "xavier_uniform_", "orthogonal", "reset", "--out", str(tmp_path)],
+                               capture_output=True, text=True, timeout=600)
     assert completed.returncode == 0, completed.stderr
-    assert "[1/2] xavier_uniform_ [medium]" in completed.stderr and "\r" not in completed.stderr
-    assert "| reference ÷ fastinit time (best) |" in completed.stdout
+    assert "[1/3] xavier_uniform_ [medium]" in completed.stderr and "\r" not in completed.stderr
+    assert "| reference ÷ fastinit time (best) | outlier rounds stock / fastinit / reference |" in completed.stdout
+    orthogonal_row = next(line for line in completed.stdout.splitlines() if line.startswith("| orthogonal_"))
+    assert "| none (a fill is no yardstick for O(n³) work) | – | – |" in orthogonal_row
     report = json.loads((tmp_path / "report.json").read_text())
-    assert [r["reference_name"] for r in report["results"]] == ["fill_(1.0)", "fill_(1.0) per tensor"]
+    assert [r["reference_name"] for r in report["results"]] == ["fill_(1.0)", None, "fill_(1.0) per tensor"]
+    assert report["results"][1]["reference"] is None and report["results"][1]["of_reference"] is None
     assert all(r["fastinit"]["min"] <= r["fastinit"]["median"] for r in report["results"])
     assert (tmp_path / "report.png").stat().st_size > 10_000
+
+
+def test_report_help_shows_only_defaults_that_exist():
+    completed = subprocess.run([sys.executable, "-m", "fastinit.bench", "--help"], capture_output=True, text=True,
+                               timeout=120)
+    assert completed.returncode == 0
+    text = " ".join(completed.stdout.split())
+    assert "(default: None)" not in text and "(default: False)" not in text
+    assert "--device {cpu,cuda} where the tensors live" in text and "(default: cpu)" in text
+    assert "--dtype {float32,bfloat16,float16,float64} dtype of" in text

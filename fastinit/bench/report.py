@@ -75,17 +75,20 @@ def measure(case, repeat: int, device: str) -> dict:
     fastinit), so that all three see the same machine state. Keeps the
     median and the best of each; ratios from both (the best is what a quiet
     machine gives, the median what this one gave); rounds slower than twice
-    the best count as outliers."""
+    the best count as outliers. A case without a reference has None for
+    it and its ratios."""
     stock_fn, fast_fn, reference_fn, nbytes = case.setup()
     time_one = _timer(device)
-    for fn in (reference_fn, stock_fn, fast_fn):
+    timed = [(key, fn) for key, fn in (("reference", reference_fn), ("stock", stock_fn), ("fastinit", fast_fn))
+             if fn is not None]
+    for _, fn in timed:
         fn()
-    times = {"reference": [], "stock": [], "fastinit": []}
+    times = {key: [] for key, _ in timed}
     for _ in range(repeat):
-        for key, fn in (("reference", reference_fn), ("stock", stock_fn), ("fastinit", fast_fn)):
+        for key, fn in timed:
             times[key].append(time_one(fn))
     result = {"case": case.name, "size": case.size, "bytes": nbytes, "calls": case.calls,
-              "reference_name": case.reference}
+              "reference_name": case.reference, "reference": None}
     for key, samples in times.items():
         best = min(samples)
         result[key] = {"median": statistics.median(samples), "min": best, "max": max(samples),
@@ -93,8 +96,9 @@ def measure(case, repeat: int, device: str) -> dict:
     result["speedup"] = result["stock"]["median"] / result["fastinit"]["median"]
     result["speedup_best"] = result["stock"]["min"] / result["fastinit"]["min"]
     result["fastinit_gbps"] = nbytes / result["fastinit"]["median"] / 1e9
-    result["of_reference"] = result["reference"]["median"] / result["fastinit"]["median"]
-    result["of_reference_best"] = result["reference"]["min"] / result["fastinit"]["min"]
+    reference = result["reference"]
+    result["of_reference"] = reference and reference["median"] / result["fastinit"]["median"]
+    result["of_reference_best"] = reference and reference["min"] / result["fastinit"]["min"]
     return result
 
 
@@ -109,17 +113,21 @@ def _ms(seconds: float, calls: int) -> str:
 def table(results: list[dict]) -> str:
     lines = [
         "| case | size | stock | fastinit (best) | speedup (best) | fastinit GB/s | reference | reference time "
-        "| reference ÷ fastinit time (best) | outlier rounds |",
+        "| reference ÷ fastinit time (best) | outlier rounds stock / fastinit / reference |",
         "|---|---|---:|---:|---:|---:|---|---:|---:|---:|",
     ]
     for r in results:
-        outliers = r["stock"]["outliers"] + r["fastinit"]["outliers"] + r["reference"]["outliers"]
+        reference = r["reference"]
+        outliers = " / ".join(str(r[key]["outliers"]) if r[key] else "–" for key in ("stock", "fastinit", "reference"))
+        if reference is None:
+            against = "none (a fill is no yardstick for O(n³) work) | – | –"
+        else:
+            against = (f"{r['reference_name']} | {_ms(reference['median'], r['calls'])} | "
+                       f"{r['of_reference']:.2f} ({r['of_reference_best']:.2f})")
         lines.append(
             f"| {r['case']} | {r['size']} | {_ms(r['stock']['median'], r['calls'])} | "
             f"{_ms(r['fastinit']['median'], r['calls'])} ({_ms(r['fastinit']['min'], r['calls'])}) | "
-            f"{r['speedup']:.1f}× ({r['speedup_best']:.1f}×) | {r['fastinit_gbps']:.2f} | {r['reference_name']} | "
-            f"{_ms(r['reference']['median'], r['calls'])} | {r['of_reference']:.2f} ({r['of_reference_best']:.2f}) | "
-            f"{outliers} |"
+            f"{r['speedup']:.1f}× ({r['speedup_best']:.1f}×) | {r['fastinit_gbps']:.2f} | {against} | {outliers} |"
         )
     return "\n".join(lines)
 
@@ -145,12 +153,13 @@ def chart(results: list[dict], path: Path, title: str) -> None:
     """Two panels with every bar labelled: the speedup over stock (log
     scale, ticks as 1×, 10×, 100×) and the reference's time over
     fastinit's (log scale too, so small and large values both show; 1 =
-    as fast as the reference)."""
+    as fast as the reference; rows without a reference say so there)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.ticker import FuncFormatter
+    from matplotlib.transforms import blended_transform_factory
 
     labels = [f"{r['case']} [{r['size']}]" for r in results]
     fig, (left, right) = plt.subplots(1, 2, figsize=(14, 0.45 * len(results) + 2.2), sharey=True)
@@ -159,21 +168,40 @@ def chart(results: list[dict], path: Path, title: str) -> None:
               (right, "of_reference", "#e07b39", "reference time ÷ fastinit time (1× = as fast as the reference)",
                lambda r: f" of {r['reference_name']}"))
     for axis, key, color, xlabel, suffix in panels:
-        values = [r[key] for r in results]
-        axis.barh(y, values, color=color)
+        rows = [(row, r[key], r) for row, r in zip(y, results) if r[key] is not None]
+        values = [value for _, value, _ in rows]
+        axis.barh([row for row, _, _ in rows], values, color=color, zorder=2)
         axis.set_xscale("log")
-        axis.set_xlim(min(min(values) / 2, 0.5), max(max(values) * 12, 2))
+        # Room on the right for the longest label: a decade for "0.68× of
+        # allocate + zero_", a factor 3 for "62×".
+        axis.set_xlim(min(min(values) / 2, 0.5), max(max(values) * (10 if key == "of_reference" else 3), 2))
         axis.xaxis.set_major_formatter(FuncFormatter(lambda v, _: _times_label(v)))
-        axis.axvline(1.0, color="black", linewidth=0.8)
+        axis.axvline(1.0, color="black", linewidth=0.8, zorder=1)
         axis.set_xlabel(xlabel)
-        for row, value, r in zip(y, values, results):
-            axis.text(value * 1.08, row, _times_label(value) + suffix(r), va="center", fontsize=8)
+        label_box = {"facecolor": "white", "edgecolor": "none", "pad": 1.0}
+        for row, value, r in rows:
+            axis.text(value * 1.08, row, _times_label(value) + suffix(r), va="center", fontsize=8, zorder=3,
+                      bbox=label_box)
+        from_left_edge = blended_transform_factory(axis.transAxes, axis.transData)
+        for row, r in zip(y, results):
+            if r[key] is None:
+                axis.text(0.02, row, "no reference (a fill is no yardstick for O(n³) work)", va="center", fontsize=8,
+                          color="#555555", zorder=3, bbox=label_box, transform=from_left_edge)
     left.set_yticks(y, labels)
     left.invert_yaxis()
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def sizes_line(results: list[dict]) -> str:
+    """What the size names of the cases that ran mean."""
+    from .cases import SIZES
+
+    used = [name for name in SIZES if any(r["size"] == name for r in results)]
+    return ", ".join(f"{name} = {'x'.join(map(str, SIZES[name]))}" + (" (per call)" if name == "small" else "")
+                     for name in used)
 
 
 def _progress(cases: list):
@@ -192,21 +220,37 @@ def _progress(cases: list):
             yield case
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows an option's default only where it has one (not None, not an
+    off switch)."""
+
+    def _get_help_string(self, action):
+        if action.default is None or action.default is False:
+            return action.help
+        return super()._get_help_string(action)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="fastinit-bench", description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                     formatter_class=_HelpFormatter)
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_true",
                       help="a few-second subset: medium sizes, per call, orthogonal, reset")
     mode.add_argument("--full", action="store_true", help="every case, including GPT-2 XL")
-    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16", "float64"])
-    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: all cores)")
-    parser.add_argument("--sizes", default=None, help="comma-separated subset of small,medium,huge")
-    parser.add_argument("--only", nargs="+", default=None, help="case names (substrings) to run")
-    parser.add_argument("--repeat", type=int, default=5, help="timed repetitions per case (>= 5 recommended)")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
+                        help="where the tensors live; cuda times with CUDA events")
+    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16", "float64"],
+                        help="dtype of the single-tensor cases (model builds stay float32)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch.set_num_threads for stock and fastinit alike (default: torch's, all cores)")
+    parser.add_argument("--sizes", default=None,
+                        help="comma-separated subset of small,medium,huge (default: every size of the mode)")
+    parser.add_argument("--only", nargs="+", default=None, metavar="NAME",
+                        help="run only the cases whose name contains one of these")
+    parser.add_argument("--repeat", type=int, default=5, help="timed rounds per case (>= 5 recommended)")
     parser.add_argument("--out", default="bench-out", help="folder for report.json and report.png")
-    parser.add_argument("--compare", default=None, help="an earlier report.json to compare with")
+    parser.add_argument("--compare", default=None, metavar="OLD.json",
+                        help="an earlier report.json to compare with")
     args = parser.parse_args(argv)
 
     if args.device == "cuda" and not torch.cuda.is_available():
@@ -241,8 +285,8 @@ def main(argv=None) -> int:
     report = {"machine": info, "device": args.device, "dtype": args.dtype, "repeat": args.repeat,
               "mode": group, "seconds": elapsed, "results": results}
     (out / "report.json").write_text(json.dumps(report, indent=2))
-    chart(results, out / "report.png", f"{header}\n{args.device}, {args.dtype}, huge = 8192x8192, "
-          f"medium = 1024x1024, small = 64x64 (per call); median of {args.repeat} interleaved rounds")
+    chart(results, out / "report.png", f"{header}\n{args.device}, {args.dtype}, {sizes_line(results)}; "
+          f"median of {args.repeat} interleaved rounds")
     print(f"wrote {out / 'report.json'} and {out / 'report.png'}")
     if args.compare:
         print("\n" + compare(json.loads(Path(args.compare).read_text()), report))
