@@ -14,6 +14,7 @@ from .batched import batched_orthogonal_
 from .init import *  # noqa: F401,F403
 from .init import __all__ as _init_all
 from .init import _calculate_fan_in_and_fan_out  # noqa: F401
+from .keyed import keyed_by_name
 from .model import materialize, reset_parameters
 from .patching import is_patched, patch, patched, unpatch
 from .specs import *  # noqa: F401,F403
@@ -24,6 +25,7 @@ __all__ = list(_init_all) + list(_specs_all) + [
     "batched_orthogonal_",
     "reset_parameters",
     "materialize",
+    "keyed_by_name",
     "patch",
     "unpatch",
     "patched",

@@ -86,6 +86,34 @@ def draw_seeds(generator: torch.Generator | None, count: int) -> list[int]:
     return _draw_seeds(generator, count)  # resolves `generator` as resolve_generator does
 
 
+# The name keys of the keyed block the thread is in (fastinit.keyed), or None.
+_name_keys: contextvars.ContextVar = contextvars.ContextVar("fastinit_name_keys", default=None)
+
+
+@contextlib.contextmanager
+def using_name_keys(keys):
+    """Within the block, seeds_for keys seeds by name with `keys` (a
+    fastinit.keyed.NameKeys; None: drawn from the generator again)."""
+    token = _name_keys.set(keys)
+    try:
+        yield
+    finally:
+        _name_keys.reset(token)
+
+
+def current_name_keys():
+    """The NameKeys of the keyed block this thread is in, or None."""
+    return _name_keys.get()
+
+
+def seeds_for(tensors: list, generator: torch.Generator | None) -> list[int]:
+    """The seeds of fills of `tensors`, in order: keyed by their names in a
+    keyed block (Note [name-keyed seeds] in fastinit/keyed.py), else drawn
+    from `generator` as draw_seeds does."""
+    keys = _name_keys.get()
+    return keys.seeds(tensors) if keys is not None else draw_seeds(generator, len(tensors))
+
+
 def require_floating(name: str, tensor: torch.Tensor) -> None:
     """Rejects integer, bool and complex destinations, naming `name`: the
     message of csrc/checks.cpp's check_floating (which the ops and the fill_*
@@ -140,10 +168,10 @@ def fill_random(kind: str, tensors: list, seeds: list, params: list) -> None:
 
 
 def fill_one(kind: str, tensor, generator, params: tuple) -> None:
-    """fill_random on one tensor with a seed drawn from `generator` (none
-    for meta tensors)."""
+    """fill_random on one tensor with its seed from seeds_for (none for
+    meta tensors)."""
     if not tensor.is_meta:
-        fill_random(kind, [tensor], draw_seeds(generator, 1), [params])
+        fill_random(kind, [tensor], seeds_for([tensor], generator), [params])
 
 
 def fill_one_traced(kind: str, tensor, generator, params: tuple) -> None:
@@ -154,9 +182,10 @@ def fill_one_traced(kind: str, tensor, generator, params: tuple) -> None:
 
 
 # The random fills of one tensor, by kind: a plain tensor through the C++
-# fast path where there is one, a DTensor (or a mixture) through the batched
-# op on its local blocks (fastinit.sharding), and under torch.compile an op
-# that draws its seed when it runs. A dtype that is not floating point
+# fast path where there is one (outside keyed blocks: it draws its seed in
+# C++), a DTensor (or a mixture) through the batched op on its local blocks
+# (fastinit.sharding), and under torch.compile an op that draws its seed
+# when it runs. A dtype that is not floating point
 # raises NotImplementedError naming `name`, the public function.
 #
 # (The common case, a plain floating tensor, costs a 64 x 64 initializer
@@ -170,7 +199,7 @@ def fill_tensor(kind: str, name: str, tensor: torch.Tensor, params: tuple, gener
     if torch.compiler.is_compiling():
         require_floating(name, tensor)
         fill_one_traced(kind, tensor, generator, params)
-    elif type(tensor) in PLAIN_TENSOR_TYPES and kind in _FAST_PATHS:
+    elif type(tensor) in PLAIN_TENSOR_TYPES and kind in _FAST_PATHS and _name_keys.get() is None:
         _FAST_PATHS[kind](name, tensor, generator, *params)
     else:
         require_floating(name, tensor)

@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 from typing_extensions import ParamSpec
 
-from ._ops import fill_tensor, ops, require_floating, resolve_generator
+from ._ops import fill_tensor, ops, require_floating, resolve_generator, seeds_for
 from .fans import _FanMode, _NonlinearityType, calculate_gain, fan, fans, kaiming_std, xavier_std
 from .orthogonal import check_matrix, orthogonal_matrices
 from .sharding import fill_through_full, is_dtensor
@@ -266,8 +266,9 @@ def orthogonal_(
     if tensor.ndimension() >= 2 and (tensor.numel() == 0 or tensor.is_meta):
         return tensor  # as torch's: no dtype check for these
     check_matrix("orthogonal_", tensor)
-    if is_dtensor(tensor):
-        fill_through_full([tensor], lambda full: orthogonal_matrices(full, gain, generator))
+    if is_dtensor(tensor):  # the seed first: a keyed block keys the DTensor, not its global twin
+        seeds = None if torch.compiler.is_compiling() else seeds_for([tensor], generator)
+        fill_through_full([tensor], lambda full: orthogonal_matrices(full, gain, generator, seeds))
     else:
         orthogonal_matrices([tensor], gain, generator)
     return tensor
@@ -286,11 +287,15 @@ def sparse_(
     if tensor.is_meta:
         return tensor
     require_floating("sparse_", tensor)
-    if is_dtensor(tensor):
-        fill_through_full([tensor], lambda full: sparse_(full[0], sparsity, std, generator))
-        return tensor
     with torch.no_grad():
-        ops.sparse_from_generator_(tensor, float(sparsity), float(std), resolve_generator(generator))
+        if torch.compiler.is_compiling():  # the seed drawn when the compiled code runs
+            ops.sparse_from_generator_(tensor, float(sparsity), float(std), resolve_generator(generator))
+            return tensor
+        seed = seeds_for([tensor], generator)[0]  # a DTensor's seed first, as orthogonal_'s
+        if is_dtensor(tensor):
+            fill_through_full([tensor], lambda full: ops.sparse_(full[0], seed, float(sparsity), float(std)))
+        else:
+            ops.sparse_(tensor, seed, float(sparsity), float(std))
     return tensor
 
 

@@ -14,11 +14,21 @@ comes from, first match wins:
 4. a module's own reset_parameters (custom modules), run under patched()
    with the same generator.
 
-Shared (tied) tensors are filled once, by their first owner. Seeds are drawn
-in module order, one per random tensor, so the batched result equals calling
-the single-tensor functions one by one in that order (the RNG contract).
+Shared (tied) tensors are filled once, by their first owner.
+
+Seeds (`seeds=`): "by_name" (default) keys every fill by its tensor's
+qualified name (with `prefix=` in front for a submodule that is part of a
+larger model): one base seed is drawn from the generator, and each tensor's
+values depend on that seed, its name, shape and distribution only, not on
+which other modules exist or in which order they run (Note [name-keyed
+seeds] in fastinit.keyed). So a pipeline stage, a partial model or a
+reordered one gets the tensors the whole model has under the same names.
+"in_order" draws one seed per random tensor in module order instead, so the
+batched result equals calling the single-tensor functions one by one in that
+order (the RNG contract of the fastinit.init functions).
 """
 
+import contextlib
 import inspect
 import warnings
 
@@ -27,6 +37,7 @@ from torch import nn
 
 from ._ops import module_tree, using_generator
 from .allocation import allocate_flat
+from .keyed import keyed_by_name
 from .patching import patched
 from .planning import planned
 from .sharding import is_dtensor
@@ -34,12 +45,31 @@ from .sharding import is_dtensor
 __all__ = ["reset_parameters", "materialize"]
 
 
-def reset_parameters(module: nn.Module, rules: dict | None = None, generator: torch.Generator | None = None) -> nn.Module:
+_SEED_CHOICES = ("by_name", "in_order")
+
+
+def _seeding(function: str, module: nn.Module, seeds: str, prefix: str, generator):
+    """The block that keys the fills of `function` (see the module
+    docstring's "Seeds")."""
+    if seeds not in _SEED_CHOICES:
+        raise ValueError(f"fastinit.{function}: seeds must be one of {_SEED_CHOICES}, got {seeds!r}")
+    if seeds == "in_order":
+        if prefix:
+            raise ValueError(f"fastinit.{function}: prefix={prefix!r} names tensors, which seeds='in_order' "
+                             "does not; use seeds='by_name'")
+        return contextlib.nullcontext()
+    return keyed_by_name(module, generator, prefix)
+
+
+def reset_parameters(module: nn.Module, rules: dict | None = None, generator: torch.Generator | None = None,
+                     seeds: str = "by_name", prefix: str = "") -> nn.Module:
     """Re-initialize every parameter of `module` (and BatchNorm running
     statistics) with the distributions of each module's own
-    reset_parameters, batched; see the module docstring for `rules`.
-    Parameters no rule covers keep their values (a warning lists them);
-    uninitialized lazy parameters are skipped with a warning."""
+    reset_parameters, batched; see the module docstring for `rules`,
+    `seeds` and `prefix`. Parameters no rule covers keep their values (a
+    warning lists them); uninitialized lazy parameters are skipped with a
+    warning."""
+    seeding = _seeding("reset_parameters", module, seeds, prefix, generator)
     plan, modules, tensors = planned(module, rules, include_buffers=False)
     if plan.lazy:
         warnings.warn(f"fastinit.reset_parameters: skipping uninitialized lazy parameters {plan.lazy}; "
@@ -47,7 +77,8 @@ def reset_parameters(module: nn.Module, rules: dict | None = None, generator: to
     if plan.unhandled:
         warnings.warn(f"fastinit.reset_parameters: no rule for {plan.unhandled}; left unchanged "
                       "(give `rules` for them)", stacklevel=2)
-    plan.execute(modules, tensors, generator)
+    with seeding:
+        plan.execute(modules, tensors, generator)
     return module
 
 
@@ -73,7 +104,7 @@ def own_init(module: nn.Module):
 
 
 def materialize(module: nn.Module, device=None, rules: dict | None = None, generator: torch.Generator | None = None,
-                init: str = "auto") -> nn.Module:
+                init: str = "auto", seeds: str = "by_name", prefix: str = "") -> nn.Module:
     """Allocate a model built on the meta device and initialize it.
 
     All parameters and buffers become views into one flat allocation on
@@ -108,9 +139,16 @@ def materialize(module: nn.Module, device=None, rules: dict | None = None, gener
     the meta device) are allocated with `module.to_empty(device=device)`
     instead, and each rank fills its shards with their slices of the values
     the unsharded model would get (fastinit.sharding).
+
+    `seeds` and `prefix`: see the module docstring. With the default
+    "by_name", a pipeline stage (a copy of the whole model with the other
+    stages' layers deleted, names kept, as torchtitan builds them) gets
+    exactly the whole model's tensors of the same names; a submodule
+    materialized alone does with `prefix` set to its name in the whole.
     """
     if init not in _INIT_CHOICES:
         raise ValueError(f"fastinit.materialize: init must be one of {_INIT_CHOICES}, got {init!r}")
+    seeding = _seeding("materialize", module, seeds, prefix, generator)
     device = torch.device(device if device is not None else "cpu")
     tensors: dict[int, torch.Tensor] = {}
     for _, t in module.named_parameters(remove_duplicate=True):
@@ -141,16 +179,17 @@ def materialize(module: nn.Module, device=None, rules: dict | None = None, gener
         plan = None  # planned anew for the new tensors
     else:
         allocate_flat(module, tensors, device)
-    if protocol is not None:
-        with patched(defer_fills=not sharded and device.type == "cpu"), using_generator(generator):
-            protocol(device)
-        if rules:  # they win: refill what they name
-            rules_only, modules, walk = planned(module, rules, include_buffers=True, builtin=False)
-            rules_only.execute(modules, walk, generator)
-        return module
-    if plan is None:
-        plan, modules, walk = planned(module, rules, include_buffers=True)
-    else:  # the same tree with each tensor replaced in place: the plan holds (Note [cached plans])
-        _, modules, walk = module_tree(module)
-    plan.execute(modules, walk, generator)
+    with seeding:
+        if protocol is not None:
+            with patched(defer_fills=not sharded and device.type == "cpu"), using_generator(generator):
+                protocol(device)
+            if rules:  # they win: refill what they name
+                rules_only, modules, walk = planned(module, rules, include_buffers=True, builtin=False)
+                rules_only.execute(modules, walk, generator)
+            return module
+        if plan is None:
+            plan, modules, walk = planned(module, rules, include_buffers=True)
+        else:  # the same tree with each tensor replaced in place: the plan holds (Note [cached plans])
+            _, modules, walk = module_tree(module)
+        plan.execute(modules, walk, generator)
     return module

@@ -8,7 +8,7 @@ import itertools
 import torch
 from torch import Tensor
 
-from ._ops import LARGE_MATRIX_ELEMENTS, draw_seeds, ops, require_floating, resolve_generator
+from ._ops import LARGE_MATRIX_ELEMENTS, ops, require_floating, resolve_generator, seeds_for
 
 # The gaussian workspace of one orthogonal_from_ call holds at most this
 # many bytes (or one matrix).
@@ -26,7 +26,7 @@ def check_matrix(name: str, tensor: Tensor) -> None:
 def orthogonal_matrices(matrices: list[Tensor], gain: float, generator=None, seeds: list[int] | None = None) -> None:
     """Fill each of `matrices` (rows x trailing dims, non-empty, floating)
     with gain times a Haar-distributed orthogonal matrix built from the
-    gaussians of seeds[i] (drawn from `generator` in order when not given;
+    gaussians of seeds[i] (from seeds_for(matrices, generator) when not given;
     Note [orthogonal from reflectors] in csrc/orthogonal_householder.cpp).
     Per group of equal shapes, one fill and one orthogonal_from_ call per
     chunk of matrices whose workspace fits _ORTHOGONAL_WORKSPACE_BYTES."""
@@ -34,7 +34,7 @@ def orthogonal_matrices(matrices: list[Tensor], gain: float, generator=None, see
         _orthogonal_matrices_drawing(matrices, gain, generator)
         return
     if seeds is None:
-        seeds = draw_seeds(generator, len(matrices))
+        seeds = seeds_for(matrices, generator)
     with torch.no_grad():
         for (c, m, device, dtype), indices in _orthogonal_groups(matrices).items():
             own = {i for i in indices if _is_own_workspace(matrices[i], dtype)}

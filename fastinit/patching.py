@@ -42,6 +42,7 @@ import torch.nn.init as _torch_init
 from . import init as _fast_init
 from ._ops import find_holders
 from .deferral import DeferredFills
+from .keyed import keying_protocols, wrap_protocols
 from .libraries import loaded_equivalents
 from .random_fills import RandomFills
 
@@ -52,6 +53,7 @@ _lock = threading.RLock()
 _depth = 0
 _swapped: list[tuple[dict, object, object]] = []  # (namespace, key, torch's function)
 _stand_ins: dict[int, tuple] = {}  # id(stand-in) -> (stand-in, torch's or the library's function)
+_wrapped_protocols: list[tuple[type, str, object]] = []  # Note [keyed model protocols] in fastinit.keyed
 _thread = threading.local()  # .depth, .mode: this thread's RandomFills
 
 
@@ -94,6 +96,7 @@ def patch() -> None:
             originals.append(original)
             _stand_ins[id(stand_in)] = (stand_in, original)
         _swap_everywhere(replacements, originals, record=True)
+        _wrapped_protocols.extend(wrap_protocols())
 
 
 def _enter_random_fills() -> None:
@@ -127,6 +130,9 @@ def unpatch() -> None:
         for namespace, key, torch_function in reversed(_swapped):
             namespace[key] = torch_function
         _swapped.clear()
+        for owner, name, method in _wrapped_protocols:
+            setattr(owner, name, method)
+        _wrapped_protocols.clear()
         # Names captured while patched (modules imported inside patched()).
         _swap_everywhere({key: original for key, (_, original) in _stand_ins.items()},
                          [stand_in for stand_in, _ in _stand_ins.values()], record=False)
@@ -138,7 +144,7 @@ def is_patched() -> bool:
 
 
 @contextlib.contextmanager
-def patched(defer_fills: bool = False):
+def patched(defer_fills: bool = False, seeds: str = "in_order"):
     """Within the block, torch.nn.init, every library holding its functions
     and the libraries' own initializers run fastinit's, and so do this
     thread's tensor.normal_/uniform_ and float random factories; restored on
@@ -154,10 +160,22 @@ def patched(defer_fills: bool = False):
     re-initialize models: another thread, or C++ code given a tensor outside
     the dispatcher, would see memory not yet written while the block runs
     (a forked process does not: pending fills are written before a fork).
+
+    `seeds`: "in_order" (default) draws one seed per fill, as torch.nn.init
+    does. "by_name" also runs the model protocols that know their model
+    (transformers' `initialize_weights`: `init_weights`, and the weights
+    `from_pretrained` initializes because the checkpoint lacks them) in a
+    keyed block of that model (Note [keyed model protocols] in
+    fastinit.keyed), so they get the values `materialize` gives the same
+    names from the same generator state; fills outside such a protocol
+    (a module's reset_parameters while it is built) keep one draw each.
     """
+    if seeds not in ("in_order", "by_name"):
+        raise ValueError(f"fastinit.patched: seeds must be 'in_order' or 'by_name', got {seeds!r}")
     patch()
     try:
-        with DeferredFills() if defer_fills else contextlib.nullcontext():
+        with (DeferredFills() if defer_fills else contextlib.nullcontext(),
+              keying_protocols() if seeds == "by_name" else contextlib.nullcontext()):
             yield
     finally:
         unpatch()

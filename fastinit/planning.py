@@ -10,7 +10,7 @@ from collections import defaultdict
 import torch
 from torch import nn
 
-from ._ops import RANDOM_KINDS, draw_seeds, fill_batch, fill_random, module_tree, op_parameters, using_generator
+from ._ops import RANDOM_KINDS, fill_batch, fill_random, module_tree, op_parameters, seeds_for, using_generator
 from .orthogonal import check_matrix, orthogonal_matrices
 from .patching import patched
 from .rules import builtin_rules
@@ -162,7 +162,8 @@ class Schedule:
     """A plan's op calls for the tensors it was made for.
 
     Seeds in module order: one draw per run of random fills between two
-    calls (which draw their own), n at once equalling n single draws. Then
+    calls (which draw their own), n at once equalling n single draws; in a
+    keyed block, each tensor's seed from its name instead. Then
     one op call per (distribution, device), and the constants."""
 
     def __init__(self, items: list, tensors: list):
@@ -181,6 +182,7 @@ class Schedule:
                 self.calls.append((len(random) - drawn, index, fill))
                 drawn = len(random)
         self.last_draw = len(random) - drawn
+        self.random_positions = [index for index, _ in random]  # in seed order
         groups = defaultdict(list)
         for order, (index, fill) in enumerate(random):
             gain = fill.params if fill.kind == "orthogonal" else None
@@ -195,14 +197,19 @@ class Schedule:
 
     def run(self, modules: list, tensors: list, generator) -> None:
         seeds: list[int] = []
+
+        def take(count):  # the next `count` random tensors' seeds (Note [name-keyed seeds] in a keyed block)
+            seeds.extend(seeds_for([tensors[i] for i in self.random_positions[len(seeds):len(seeds) + count]],
+                                   generator))
+
         for count, index, fill in self.calls:
-            seeds += draw_seeds(generator, count)
+            take(count)
             if fill.kind == "reset_module":
                 with patched(), using_generator(generator):
                     modules[index].reset_parameters()
             else:
                 fill.params[0](tensors[index], generator)
-        seeds += draw_seeds(generator, self.last_draw)
+        take(self.last_draw)
         for kind, gain, positions, orders, params, op_params in self.groups:
             group, group_seeds = [tensors[i] for i in positions], [seeds[k] for k in orders]
             if kind == "orthogonal":  # batched per shape (DTensors: see fill_through_full)

@@ -36,6 +36,14 @@ def test_gpt2_xl_table():
         assert f"| {step} |" in out, out
 
 
+def test_sharded_materialize_table_for_both_splits():
+    for split in ("fsdp2", "pipeline"):
+        out = _run("sharded_materialize.py", "--split", split, "--layers", "2", "--width", "64", "--repeat", "1",
+                   "--world-sizes", "1", "2")
+        rows = [line.split() for line in out.splitlines()[2:]]
+        assert [row[0] for row in rows] == ["1", "2"] and rows[0][-1] == "1.00x", out
+
+
 def test_real_models_table():
     import pytest
 

@@ -1,5 +1,6 @@
 """Whole models: patched(), reset_parameters() and materialize()."""
 
+import contextlib
 import math
 import sys
 import threading
@@ -168,12 +169,18 @@ def _zoo():
     )
 
 
-def test_batched_equals_module_by_module():
+@pytest.mark.parametrize("seeds", ["in_order", "by_name"])
+def test_batched_equals_module_by_module(seeds):
+    """In order: one seed per tensor in module order, as the single calls
+    draw them; by name: each module's own reset_parameters in a keyed block
+    gets the batched plan's values."""
     model = _zoo()
-    fastinit.reset_parameters(model, generator=torch.Generator().manual_seed(7))
+    fastinit.reset_parameters(model, generator=torch.Generator().manual_seed(7), seeds=seeds)
     reference = _zoo()
-    with fastinit.patched(), using_generator(torch.Generator().manual_seed(7)):
-        for module in reference.modules():
+    generator = torch.Generator().manual_seed(7)
+    keyed = fastinit.keyed_by_name(reference, generator) if seeds == "by_name" else contextlib.nullcontext()
+    with keyed, fastinit.patched(), using_generator(generator):
+        for module in reversed(list(reference.modules())) if seeds == "by_name" else reference.modules():
             if hasattr(module, "reset_parameters"):
                 module.reset_parameters()
     for (name, a), (_, b) in zip(model.state_dict().items(), reference.state_dict().items()):

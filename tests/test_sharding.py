@@ -208,7 +208,8 @@ def _check_titan_flow(rank, world_size):
     """torchtitan's flow (meta -> fully_shard and/or parallelize_module ->
     to_empty -> init_weights(buffer_device=)) under patched(), under
     patched(defer_fills=True), and through materialize: every rank's shards
-    are the slices of the unsharded model's tensors, bit for bit."""
+    are the slices of the unsharded model's tensors made the same way, bit
+    for bit."""
     import fastinit
     from titan_llama import TitanArgs, TitanLlama
 
@@ -223,7 +224,15 @@ def _check_titan_flow(rank, world_size):
             model.init_weights(buffer_device=torch.device("cpu"))
         return _full_state(model) | {"freqs": model.freqs.clone()}
 
-    want = plain_flow()
+    def materialized():  # name-keyed seeds (Note [name-keyed seeds]): other values than patched()'s draws
+        with torch.device("meta"):
+            model = TitanLlama(args)
+        torch.manual_seed(SEED)
+        fastinit.materialize(model)
+        return _full_state(model) | {"freqs": model.freqs.clone()}
+
+    wants = {"patched": plain_flow(), "materialize": materialized()}
+    wants["patched, deferred"] = wants["patched"]
     for name, fsdp_mesh, tp_mesh in _titan_layouts(world_size):
         for how in ("patched", "patched, deferred", "materialize"):
             with torch.device("meta"):
@@ -237,6 +246,7 @@ def _check_titan_flow(rank, world_size):
                 with fastinit.patched(defer_fills=how == "patched, deferred"):
                     model.init_weights(buffer_device=torch.device("cpu"))
             got = _full_state(model) | {"freqs": model.freqs}
+            want = wants[how]
             assert got.keys() == want.keys()
             for key in want:
                 assert torch.equal(got[key], want[key]), f"{name} ({how}): {key} differs on rank {rank}"

@@ -22,7 +22,11 @@ FASTINIT_INLINE PhiloxKey philox_key_from_seed(uint64_t seed) {
 // The version of the values a seed gives (Note [fastinit RNG contract]):
 //   1  Philox4x32-10 words as laid out in distributions.h; float32-computed
 //      normals by Box-Muller with our own log, sin and cos.
-constexpr int kStreamVersion = 1;
+//   2  the same kernels; the whole-model fills (materialize,
+//      reset_parameters) take each tensor's seed from its name by default
+//      (Note [name-keyed seeds] in fastinit/keyed.py) instead of drawing
+//      one per tensor in module order.
+constexpr int kStreamVersion = 2;
 
 // Stream tags (the fourth counter word); see Note [fastinit RNG contract].
 enum class Stream : uint32_t {
