@@ -85,9 +85,12 @@ def measure(world_size: int, split: str, layers: int, width: int, repeat: int, t
                      for r in range(world_size)]
         for p in processes:
             p.start()
-        rows = [results.get() for _ in processes]
-        for p in processes:
+        for p in processes:  # a rank's row is a few numbers: it is in the queue before the rank exits
             p.join()
+        failed = [p.exitcode for p in processes if p.exitcode != 0]
+        if failed:
+            raise SystemExit(f"sharded_materialize: {len(failed)} of {world_size} ranks failed (exit codes {failed})")
+        rows = [results.get() for _ in processes]
     slowest = [max(r[1][i] for r in rows) for i in range(repeat)]
     return {"seconds": statistics.median(slowest), "bytes_per_rank": max(r[2] for r in rows)}
 

@@ -100,7 +100,7 @@ def test_reset_parameters_orthogonal_rules_are_batched_and_equal_the_loop():
     with_counter = lambda *args: calls.append(len(args[0])) or original(*args)  # noqa: E731
     fastinit.init.ops.orthogonal_from_, saved = with_counter, fastinit.init.ops.orthogonal_from_
     try:
-        fastinit.reset_parameters(model, rules=rules, generator=torch.Generator().manual_seed(5))
+        fastinit.reset_parameters(model, rules=rules, generator=torch.Generator().manual_seed(5), seeds="in_order")
     finally:
         fastinit.init.ops.orthogonal_from_ = saved
     assert calls == [3, 1], calls  # gain 0.5: three (128, 32) weights; gain 1: one Linear
