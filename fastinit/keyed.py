@@ -18,6 +18,7 @@ import hashlib
 import sys
 from collections import Counter
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -32,15 +33,22 @@ __all__ = ["keyed_by_name", "NameKeys", "name_keyed_seed"]
 # seed of a fill is not drawn from the generator. It is
 #
 #     seed = name_keyed_seed(base, key, count)
-#          = the first 8 bytes, read little-endian, of
-#            BLAKE2b(message = UTF-8 of f"{key}#{count}", digest_size = 8,
-#                    key = base as 8 little-endian bytes), the top bit cleared
+#          = mix64(name_hash(key, count) ^ mix64(base)) with the top bit cleared
+#     name_hash(key, count) = BLAKE2b with an 8-byte digest of the UTF-8
+#                             text f"{key}#{count}", read little-endian
+#     mix64(z)              = SplitMix64's finalizer: z ^= z >> 30;
+#                             z *= 0xBF58476D1CE4E5B9; z ^= z >> 27;
+#                             z *= 0x94D049BB133111EB; z ^= z >> 31 (mod 2^64)
 #
 # where `base` is one 63-bit seed drawn from the generator when the block
 # starts (the generator advances by exactly one draw per block, whatever
 # the model), `key` names the destination and `count` is how many fills
 # of that key the block made before (0 for the first), so a protocol that
-# fills a weight twice stays deterministic. The key of a destination:
+# fills a weight twice stays deterministic. mix64 is a bijection, so for one
+# base distinct names give distinct seeds unless their 64-bit hashes
+# collide; the name hashes do not depend on the base and are cached, so a
+# whole model's seeds cost a dictionary look-up and a few integer
+# operations per tensor. The key of a destination:
 #
 # - a parameter or buffer of the model: its qualified name, as
 #   `named_parameters()` / `named_buffers()` give it (with `prefix` in
@@ -62,26 +70,59 @@ __all__ = ["keyed_by_name", "NameKeys", "name_keyed_seed"]
 # contract]): only where the seed comes from differs.
 
 UNNAMED = "<unnamed>"
+_MASK64 = (1 << 64) - 1
 _SEED_MASK = (1 << 63) - 1
+
+
+@functools.lru_cache(maxsize=1 << 18)
+def name_hash(key: str, count: int) -> int:
+    """BLAKE2b-64 of f"{key}#{count}" (Note [name-keyed seeds])."""
+    return int.from_bytes(hashlib.blake2b(f"{key}#{count}".encode(), digest_size=8).digest(), "little")
+
+
+def mix64(z: int) -> int:
+    """SplitMix64's finalizer on a 64-bit integer (Note [name-keyed seeds])."""
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return z ^ (z >> 31)
+
+
+# From this many seeds on, mixing them as one array beats a Python loop.
+_VECTOR_MIN = 32
+
+
+def _mix64_array(z: np.ndarray) -> np.ndarray:
+    """mix64 on every element of a uint64 array (multiplications wrap), top
+    bit cleared."""
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return (z ^ (z >> np.uint64(31))) & np.uint64(_SEED_MASK)
 
 
 def name_keyed_seed(base: int, key: str, count: int) -> int:
     """The seed of the `count`-th fill of `key` under base seed `base`
     (Note [name-keyed seeds])."""
-    digest = hashlib.blake2b(f"{key}#{count}".encode(), digest_size=8, key=base.to_bytes(8, "little")).digest()
-    return int.from_bytes(digest, "little") & _SEED_MASK
+    return mix64(name_hash(key, count) ^ mix64(base)) & _SEED_MASK
 
 
 class NameKeys:
-    """The keys of one model's tensors and the fill counts of one block."""
+    """The keys of one model's tensors and the fill counts of one block.
+    The index of the model's tensors by object and memory is read on first
+    use (a planned model's fills come with their names and need none)."""
 
     def __init__(self, model: nn.Module, base: int, prefix: str = ""):
         self.base = base
+        self.prefix = prefix
         self.counts: Counter = Counter()
-        self._by_object: dict[int, str] = {}
+        self._model = model
+        self._mixed_base = mix64(base)
+        self._by_object: dict[int, str] | None = None
+
+    def _index(self) -> None:
+        self._by_object = {}
         spans = {}  # start address -> (end address, element size, name)
-        named = list(model.named_parameters(prefix=prefix, remove_duplicate=False))
-        named += list(model.named_buffers(prefix=prefix, remove_duplicate=False))
+        named = list(self._model.named_parameters(prefix=self.prefix, remove_duplicate=False))
+        named += list(self._model.named_buffers(prefix=self.prefix, remove_duplicate=False))
         for name, tensor in named:
             if id(tensor) in self._by_object:
                 continue  # tied: the first name holds
@@ -95,6 +136,8 @@ class NameKeys:
         self._spans = [spans[start] for start in self._starts]
 
     def key_of(self, tensor: torch.Tensor) -> str:
+        if self._by_object is None:
+            self._index()
         name = self._by_object.get(id(tensor))
         if name is not None:
             return name
@@ -115,12 +158,22 @@ class NameKeys:
 
     def seeds(self, tensors: list) -> list[int]:
         """One seed per tensor, in order, counting each key's fills."""
-        seeds = []
-        for tensor in tensors:
-            key = self.key_of(tensor)
-            seeds.append(name_keyed_seed(self.base, key, self.counts[key]))
-            self.counts[key] += 1
-        return seeds
+        return self.seeds_of_keys([self.key_of(tensor) for tensor in tensors])
+
+    def qualified(self, name: str) -> str:
+        """The key of the model's tensor `name` (prefix in front)."""
+        return f"{self.prefix}.{name}" if self.prefix else name
+
+    def seeds_of_keys(self, keys: list[str]) -> list[int]:
+        """One seed per key, in order, counting each key's fills."""
+        counts, hashes = self.counts, []
+        for key in keys:
+            count = counts[key]
+            counts[key] = count + 1
+            hashes.append(name_hash(key, count))
+        if len(hashes) < _VECTOR_MIN:
+            return [mix64(h ^ self._mixed_base) & _SEED_MASK for h in hashes]
+        return _mix64_array(np.array(hashes, dtype=np.uint64) ^ np.uint64(self._mixed_base)).tolist()
 
 
 @contextlib.contextmanager
@@ -131,8 +184,8 @@ def keyed_by_name(model: nn.Module, generator: torch.Generator | None = None, pr
     generator (Note [name-keyed seeds]). One base seed is drawn from
     `generator` (default: torch's default CPU generator) on entry. `prefix`
     is the name of `model` inside the whole model, for a submodule keyed on
-    its own ("layers.3"). Tensors must be allocated before the block: the
-    keys are read from their memory on entry."""
+    its own ("layers.3"). The model's tensors are found by their memory
+    when the block first needs them: allocate them before the first fill."""
     keys = NameKeys(model, draw_seeds(generator, 1)[0], prefix)
     with using_name_keys(keys):
         yield keys

@@ -4,13 +4,15 @@ model (Note [cached plans]), then one batched op call per distribution and
 device."""
 
 import fnmatch
+import itertools
 import weakref
 from collections import defaultdict
 
 import torch
 from torch import nn
 
-from ._ops import RANDOM_KINDS, fill_batch, fill_random, module_tree, op_parameters, seeds_for, using_generator
+from ._ops import (RANDOM_KINDS, current_name_keys, draw_seeds, fill_batch, fill_random, module_tree, op_parameters,
+                   using_generator)
 from .orthogonal import check_matrix, orthogonal_matrices
 from .patching import patched
 from .rules import builtin_rules
@@ -150,11 +152,18 @@ class Plan:
         position = {id(t): i for i, t in enumerate(walk_tensors) if t is not None}
         position.update((id(m), i) for i, m in enumerate(walk_modules))
         self.items = [(position[id(target)], fill) for target, fill in items]
+        # Each tensor's first qualified name, for name-keyed seeds (Note
+        # [name-keyed seeds] in fastinit.keyed: parameters, then buffers).
+        first_names: dict[int, str] = {}
+        for name, tensor in itertools.chain(model.named_parameters(remove_duplicate=False),
+                                            model.named_buffers(remove_duplicate=False)):
+            first_names.setdefault(id(tensor), name)
+        self.names = [first_names.get(id(target)) for target, _ in items]
         self._schedule: Schedule | None = None
 
     def execute(self, modules: list, tensors: list, generator: torch.Generator | None) -> None:
         if self._schedule is None:
-            self._schedule = Schedule(self.items, tensors)  # checks first: may raise
+            self._schedule = Schedule(self.items, self.names, tensors)  # checks first: may raise
         self._schedule.run(modules, tensors, generator)
 
 
@@ -166,18 +175,20 @@ class Schedule:
     keyed block, each tensor's seed from its name instead. Then
     one op call per (distribution, device), and the constants."""
 
-    def __init__(self, items: list, tensors: list):
+    def __init__(self, items: list, names: list, tensors: list):
         for index, fill in items:  # orthogonal_'s checks, before anything is written
             if fill.kind == "orthogonal":
                 check_matrix("orthogonal_", tensors[index])
         self.calls: list[tuple[int, int, Fill]] = []  # (seeds to draw before, position, fill)
         random = []  # (position, fill), in order
+        self.random_names = []  # their qualified names (None: found by memory when keyed)
         drawn = 0  # seeds drawn before the last call
-        for index, fill in items:
+        for (index, fill), name in zip(items, names):
             if fill.kind in RANDOM_KINDS or fill.kind == "orthogonal":
                 tensor = tensors[index]
                 if not tensor.is_meta and (fill.kind != "orthogonal" or tensor.numel() > 0):
                     random.append((index, fill))  # as the single-tensor functions skip them
+                    self.random_names.append(name)
             elif fill.kind in ("call", "reset_module"):
                 self.calls.append((len(random) - drawn, index, fill))
                 drawn = len(random)
@@ -197,10 +208,16 @@ class Schedule:
 
     def run(self, modules: list, tensors: list, generator) -> None:
         seeds: list[int] = []
+        keys = current_name_keys()
 
-        def take(count):  # the next `count` random tensors' seeds (Note [name-keyed seeds] in a keyed block)
-            seeds.extend(seeds_for([tensors[i] for i in self.random_positions[len(seeds):len(seeds) + count]],
-                                   generator))
+        def take(count):  # the next `count` random tensors' seeds
+            start, stop = len(seeds), len(seeds) + count
+            if keys is None:
+                seeds.extend(draw_seeds(generator, count))
+                return
+            named = zip(self.random_names[start:stop], self.random_positions[start:stop])
+            seeds.extend(keys.seeds_of_keys([keys.key_of(tensors[i]) if name is None else keys.qualified(name)
+                                             for name, i in named]))  # Note [name-keyed seeds] in fastinit.keyed
 
         for count, index, fill in self.calls:
             take(count)

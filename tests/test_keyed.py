@@ -15,16 +15,37 @@ from fastinit._ops import draw_seeds
 from fastinit.keyed import UNNAMED, NameKeys, name_keyed_seed
 
 
-def test_the_seed_is_the_documented_blake2b():
-    base, key, count = 0x1234_5678_9ABC_DEF0 & ((1 << 63) - 1), "layers.3.attention.wq.weight", 2
-    digest = hashlib.blake2b(b"layers.3.attention.wq.weight#2", digest_size=8,
-                             key=base.to_bytes(8, "little")).digest()
-    assert name_keyed_seed(base, key, count) == int.from_bytes(digest, "little") & ((1 << 63) - 1)
+def _documented_seed(base: int, key: str, count: int) -> int:
+    """Note [name-keyed seeds], written out again from its text."""
+    def splitmix64_finalizer(z):
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) % 2 ** 64
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) % 2 ** 64
+        return z ^ (z >> 31)
+
+    digest = hashlib.blake2b(f"{key}#{count}".encode("utf-8"), digest_size=8).digest()
+    return splitmix64_finalizer(int.from_bytes(digest, "little") ^ splitmix64_finalizer(base)) % 2 ** 63
+
+
+def test_the_seed_is_the_documented_derivation():
+    for base, key, count in [(0, "weight", 0), (2026, "layers.0.attention.wq.weight", 1), (2 ** 63 - 1, "é", 7)]:
+        assert name_keyed_seed(base, key, count) == _documented_seed(base, key, count)
     # Known answers, pinned with STREAM_VERSION 2.
-    assert name_keyed_seed(0, "weight", 0) == 0x2B371FD7C4651580
-    assert name_keyed_seed(2026, "layers.0.attention.wq.weight", 1) == 0x1262EF874ABC93E9
+    assert name_keyed_seed(0, "weight", 0) == 0x3725D7BD7DCF6C56
+    assert name_keyed_seed(2026, "layers.0.attention.wq.weight", 1) == 0x0BCAB8C5F3CF5EFB
     seeds = {name_keyed_seed(7, k, c) for k in ("a", "b", "a.b") for c in range(3)}
     assert len(seeds) == 9 and all(0 <= s < 1 << 63 for s in seeds)
+
+
+def test_a_batch_of_seeds_equals_the_seeds_one_by_one():
+    keys = NameKeys(nn.Linear(2, 2), base=99)
+    names = [f"layers.{i}.weight" for i in range(100)] + ["layers.0.weight"] * 3  # past the vector threshold
+    batch = keys.seeds_of_keys(names)
+    counts = {}
+    expected = []
+    for name in names:
+        expected.append(_documented_seed(99, name, counts.get(name, 0)))
+        counts[name] = counts.get(name, 0) + 1
+    assert batch == expected and keys.seeds_of_keys(names[1:4]) == [_documented_seed(99, n, 1) for n in names[1:4]]
 
 
 def _blocks(order, width=8):

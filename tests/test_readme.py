@@ -74,3 +74,15 @@ def test_readme_deferred_fills_example_runs():
     exec(compile(_block("patched(defer_fills=True)"), "README deferred fills", "exec"), namespace)
     model = namespace["model"]
     assert model.lm_head.weight.std() > 0.01 and torch.all(model.model.norm.weight == 1)
+
+
+def test_readme_test_command_is_what_ci_runs_first():
+    """README's second fresh-machine command, step by step, is .ci/run's
+    first job (so the README says nothing CI does not check)."""
+    text = README.read_text()
+    command = text.split("# 2. the tests\n", 1)[1].split("\n", 1)[0]
+    steps = [step.strip() for step in command.split("&&")]
+    ci_lines = [line.strip() for line in (README.parent / ".ci" / "run").read_text().splitlines()]
+    quiet = [line.replace(" --quiet", "") for line in ci_lines]
+    positions = [quiet.index(step.replace(" --quiet", "")) for step in steps]
+    assert positions == sorted(positions), steps

@@ -70,7 +70,7 @@ PINNED = {
     "normal_bfloat16": "c7852b9a0011b914",
     "mixture": "31a16392a0b60c39",
     "sparse_": "4ef13811f8810000",
-    "model_by_name": "54b976af48e7c468",
+    "model_by_name": "5cb4d6b1896d0151",
 }
 
 
