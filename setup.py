@@ -119,10 +119,10 @@ def extension():
         os.environ.setdefault("TORCH_CUDA_ARCH_LIST", "8.0;9.0")
         announce(f"fastinit: compiling {cpu_part} and CUDA kernels for TORCH_CUDA_ARCH_LIST="
                  f"{os.environ['TORCH_CUDA_ARCH_LIST']} (CUDA {torch.version.cuda}, {CUDA.toolkit.describe()}); "
-                 f"about 5 min on 2 cores, 1 min on 16 ({BUILD_PROGRESS})")
+                 f"about 5 min on 2 cores, 1-1.5 min on 16 ({BUILD_PROGRESS})")
     else:
         announce(f"fastinit: compiling {cpu_part}; no CUDA kernels ({CUDA.reason}); "
-                 f"about 2 min on 2 cores ({BUILD_PROGRESS})")
+                 f"about 3 min on 2 cores ({BUILD_PROGRESS})")
     # -fopenmp: at::parallel_for is an inline template that runs serially
     # unless the extension itself is compiled with OpenMP (torch's ATen
     # uses the OpenMP backend); libgomp resolves to the copy torch loaded.

@@ -26,12 +26,19 @@ from .cases import all_cases
 
 
 def machine() -> dict:
+    """The host as the report names it: the CPU's model name with its family
+    and model numbers (a VM's name alone, such as "AMD EPYC", does not tell
+    a Zen 3 from a Zen 4), thread count, torch and the kernels that ran."""
     cpu = platform.processor() or platform.machine()
     try:
+        fields = {}
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+            key, _, value = line.partition(":")
+            if not key.strip():
+                break  # the first processor's block is enough
+            fields.setdefault(key.strip(), value.strip())
+        if "model name" in fields:
+            cpu = f"{fields['model name']} (family {fields.get('cpu family', '?')}, model {fields.get('model', '?')})"
     except OSError:
         pass
     info = {
