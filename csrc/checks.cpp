@@ -42,7 +42,9 @@ double largest_finite(at::ScalarType dtype) {
 }  // namespace
 
 void check_floating(const char* function, const at::Tensor& tensor) {
-  TORCH_CHECK_NOT_IMPLEMENTED(at::isFloatingType(tensor.scalar_type()), "fastinit::", function,
+  const at::ScalarType dtype = tensor.scalar_type();
+  const bool filled = std::find(kFilledDtypes.begin(), kFilledDtypes.end(), dtype) != kFilledDtypes.end();
+  TORCH_CHECK_NOT_IMPLEMENTED(filled, "fastinit::", function,
                               ": unsupported dtype torch.",
                               c10::getDtypeNames(tensor.scalar_type()).first,
                               "; expected float32, float64, float16 or bfloat16");

@@ -6,14 +6,22 @@
 #include <c10/util/ArrayRef.h>
 #include <c10/util/OptionalArrayRef.h>
 
+#include <array>
 #include <vector>
 
 #include "fastinit/layout.h"
 
 namespace fastinit {
 
+// The dtypes fastinit fills, one list for every backend (the CPU kernel
+// table, the CUDA launches, the Meta checks) and for Python
+// (fastinit._C.FILLED_DTYPES). torch counts the float8 and float4 types as
+// floating too; fastinit fills none of them.
+inline constexpr std::array<at::ScalarType, 4> kFilledDtypes = {at::kFloat, at::kDouble, at::kHalf,
+                                                                at::kBFloat16};
+
 // NotImplementedError naming `function` (a public fastinit function, or an
-// op as "fastinit::<op>") unless `tensor` is floating point, not complex:
+// op as "fastinit::<op>") unless `tensor`'s dtype is one of kFilledDtypes:
 // the one check of the dtype, for the ops and the Python functions.
 void check_floating(const char* function, const at::Tensor& tensor);
 

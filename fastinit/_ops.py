@@ -114,11 +114,17 @@ def seeds_for(tensors: list, generator: torch.Generator | None) -> list[int]:
     return keys.seeds(tensors) if keys is not None else draw_seeds(generator, len(tensors))
 
 
+# The dtypes fastinit fills (kFilledDtypes in csrc/checks.h): float32,
+# float64, float16 and bfloat16, not the float8/float4 types torch also
+# counts as floating.
+FILLED_DTYPES: frozenset = frozenset(getattr(torch, name) for name in _C.FILLED_DTYPES)
+
+
 def require_floating(name: str, tensor: torch.Tensor) -> None:
-    """Rejects integer, bool and complex destinations, naming `name`: the
-    message of csrc/checks.cpp's check_floating (which the ops and the fill_*
-    paths use), in Python so that torch.compile traces it."""
-    if not tensor.is_floating_point():
+    """Rejects destinations of a dtype outside FILLED_DTYPES, naming `name`:
+    the message of csrc/checks.cpp's check_floating (which the ops and the
+    fill_* paths use), in Python so that torch.compile traces it."""
+    if tensor.dtype not in FILLED_DTYPES:
         raise NotImplementedError(
             f"fastinit::{name}: unsupported dtype {tensor.dtype}; "
             "expected float32, float64, float16 or bfloat16"

@@ -74,7 +74,7 @@ from torch import Tensor
 from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode, is_traceable_wrapper_subclass
 
-from ._ops import held_only_by_its_python_object, ops
+from ._ops import FILLED_DTYPES, held_only_by_its_python_object, ops
 
 # Seeded fills: (tensors, seeds, *per-tensor parameter lists, global_shapes,
 # offsets); the number of parameter lists.
@@ -216,7 +216,7 @@ class DeferredFills(TorchDispatchMode):
         if any(w is not None for w in windows) or len(params) != count:
             return False
         spans = [_span(t) for t in tensors]
-        if None in spans or not all(t.dtype.is_floating_point for t in tensors):
+        if None in spans or not all(t.dtype in FILLED_DTYPES for t in tensors):
             return False
         for i, (tensor, (start, end)) in enumerate(zip(tensors, spans)):
             self._overwrite(tensor, (start, end))

@@ -33,8 +33,8 @@ from torch import Tensor
 from torch.overrides import TorchFunctionMode
 
 from . import init as fast_init
+from ._ops import FILLED_DTYPES
 
-_FILLED_DTYPES = frozenset({torch.float32, torch.float64, torch.float16, torch.bfloat16})
 _REFUSALS = (RuntimeError, ValueError, TypeError, NotImplementedError, OverflowError)
 _DECLINED = NotImplemented  # what a handler returns for "let torch run it"
 
@@ -66,7 +66,7 @@ def _generator_taken(generator) -> bool:
 
 def _writable(tensor) -> bool:
     """A floating tensor that an in-place fill may write below autograd."""
-    return (isinstance(tensor, Tensor) and tensor.dtype in _FILLED_DTYPES and tensor.layout == torch.strided
+    return (isinstance(tensor, Tensor) and tensor.dtype in FILLED_DTYPES and tensor.layout == torch.strided
             and not (tensor.requires_grad and torch.is_grad_enabled()))
 
 
@@ -110,7 +110,7 @@ def _new_filled(allocate, options: dict, allowed: frozenset, fill, default_dtype
     if not options.keys() <= allowed or type(requires_grad) is not bool or (requires_grad and out is not None):
         return _DECLINED
     dtype = options.get("dtype") or (out.dtype if isinstance(out, Tensor) else default_dtype)
-    if dtype not in _FILLED_DTYPES or not _generator_taken(generator):
+    if dtype not in FILLED_DTYPES or not _generator_taken(generator):
         return _DECLINED
     try:
         tensor = allocate(options)
@@ -184,7 +184,7 @@ def _normal_of_tensors(mean, std, sized: bool, options: dict, generator):
     tensors = [x for x in (mean, std) if isinstance(x, Tensor)]
     out = options.pop("out", None)
     if (sized or options or not tensors or not all(isinstance(x, Tensor) or _is_number(x) for x in (mean, std))
-            or any(t.dtype not in _FILLED_DTYPES or (t.requires_grad and torch.is_grad_enabled()) for t in tensors)
+            or any(t.dtype not in FILLED_DTYPES or (t.requires_grad and torch.is_grad_enabled()) for t in tensors)
             or len({t.device for t in tensors}) > 1 or not _generator_taken(generator)
             or (out is not None and not _writable(out))):
         return _DECLINED

@@ -157,14 +157,34 @@ def test_sparse_rejects_sparsity_outside_unit_interval():
     assert torch.equal(tensor, torch.zeros(4, 3))
 
 
-@pytest.mark.parametrize("dtype", [torch.complex64, torch.int32, torch.uint8])
+# torch counts these as floating point; fastinit fills none of them.
+FLOAT8 = [getattr(torch, name) for name in ("float8_e4m3fn", "float8_e5m2", "float8_e4m3fnuz", "float8_e5m2fnuz")
+          if hasattr(torch, name)]
+
+
+@pytest.mark.parametrize("dtype", [torch.complex64, torch.int32, torch.uint8, *FLOAT8], ids=str)
 @pytest.mark.parametrize("name", RANDOM_INITS)
-def test_non_floating_dtypes_rejected(name, dtype):
+def test_unfilled_dtypes_rejected_by_name_and_left_untouched(name, dtype):
     tensor = torch.zeros(4, 4, dtype=dtype)
     args = (0.5,) if name == "sparse_" else ()
-    with pytest.raises(NotImplementedError, match=f"fastinit::{name}: unsupported dtype"):
+    message = f"fastinit::{name}: unsupported dtype {dtype}; expected float32, float64, float16 or bfloat16"
+    with pytest.raises(NotImplementedError, match=f"^{message}"):
         getattr(fi, name)(tensor, *args)
-    assert torch.equal(tensor, torch.zeros(4, 4, dtype=dtype))
+    assert torch.equal(tensor.view(torch.uint8), torch.zeros(4, 4, dtype=dtype).view(torch.uint8))
+    assert tensor._version == 0
+
+
+@pytest.mark.parametrize("dtype", FLOAT8, ids=str)
+def test_float8_is_refused_by_the_ops_and_mixtures_too(dtype):
+    from fastinit._ops import FILLED_DTYPES
+
+    assert FILLED_DTYPES == {torch.float32, torch.float64, torch.float16, torch.bfloat16}
+    tensor = torch.zeros(8, dtype=dtype)
+    with pytest.raises(NotImplementedError, match=f"^fastinit::uniform_: unsupported dtype {dtype};"):
+        torch.ops.fastinit.uniform_([tensor], [1], [0.0], [1.0])
+    with pytest.raises(NotImplementedError, match=f"^fastinit::mixture_: unsupported dtype {dtype};"):
+        fastinit.mixture_(tensor, [(1.0, fastinit.Normal())])
+    assert tensor._version == 0 and not tensor.view(torch.uint8).any()
 
 
 def _call(name, tensor, module=fi):

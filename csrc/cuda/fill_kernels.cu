@@ -513,7 +513,8 @@ void fill_all(at::TensorList list, const std::vector<ShardWindow>& windows, Make
   TORCH_CHECK(at::cuda::currentStreamCaptureStatus() == at::cuda::CaptureStatus::None,
               "fastinit: initializers cannot be captured in a CUDA graph (their seeds "
               "are drawn on the host at call time); initialize before capturing");
-  for (const at::ScalarType dtype : {at::kFloat, at::kHalf, at::kBFloat16, at::kDouble}) {
+  size_t launched = 0;
+  for (const at::ScalarType dtype : kFilledDtypes) {
     std::vector<size_t> which;
     for (size_t i = 0; i < tensors.size(); ++i) {
       if (tensors[i].scalar_type() == dtype) which.push_back(i);
@@ -523,9 +524,14 @@ void fill_all(at::TensorList list, const std::vector<ShardWindow>& windows, Make
       case at::kFloat: launch<F32, float>(tensors, windows, which, make_f32); break;
       case at::kHalf: launch<F32, at::Half>(tensors, windows, which, make_f32); break;
       case at::kBFloat16: launch<F32, at::BFloat16>(tensors, windows, which, make_f32); break;
-      default: launch<F64, double>(tensors, windows, which, make_f64); break;
+      case at::kDouble: launch<F64, double>(tensors, windows, which, make_f64); break;
+      default: TORCH_CHECK(false, "fastinit: no CUDA launch for dtype ", dtype);
     }
+    launched += which.size();
   }
+  // check_floating refused every other dtype before: nothing may be skipped.
+  TORCH_CHECK(launched == tensors.size(), "fastinit: ", tensors.size() - launched,
+              " tensors of a dtype outside kFilledDtypes reached the CUDA launches");
 }
 
 // The group math of each distribution, float32-computed and float64.

@@ -30,6 +30,11 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
 #endif
   m.attr("LARGE_MATRIX_ELEMENTS") = kLargeMatrixElements;
   m.attr("STREAM_VERSION") = kStreamVersion;
+  py::list filled_dtypes;  // torch's names ("float32", ...) of kFilledDtypes
+  for (const at::ScalarType dtype : kFilledDtypes) {
+    filled_dtypes.append(c10::getDtypeNames(dtype).first);
+  }
+  m.attr("FILLED_DTYPES") = filled_dtypes;
   m.attr("MIXTURE_PARAMETERS_PER_COMPONENT") = MixtureParams::kParametersPerComponent;
   py::dict kinds;
   kinds["constant"] = static_cast<int>(MixtureParams::kConstant);
