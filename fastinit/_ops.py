@@ -191,8 +191,8 @@ def fill_one_traced(kind: str, tensor, generator, params: tuple) -> None:
 # fast path where there is one (outside keyed blocks: it draws its seed in
 # C++), a DTensor (or a mixture) through the batched op on its local blocks
 # (fastinit.sharding), and under torch.compile an op that draws its seed
-# when it runs. A dtype that is not floating point
-# raises NotImplementedError naming `name`, the public function.
+# when it runs. A dtype outside FILLED_DTYPES raises NotImplementedError
+# naming `name`, the public function.
 #
 # (The common case, a plain floating tensor, costs a 64 x 64 initializer
 # about a microsecond of Python: fill_tensor tests it first and the

@@ -15,6 +15,7 @@ import contextlib
 import contextvars
 import functools
 import hashlib
+import itertools
 import sys
 from collections import Counter
 
@@ -105,13 +106,28 @@ def name_keyed_seed(base: int, key: str, count: int) -> int:
     return mix64(name_hash(key, count) ^ mix64(base)) & _SEED_MASK
 
 
+SEED_CHOICES = ("by_name", "in_order")  # the `seeds=` of materialize, reset_parameters and patched
+
+
+def named_once(model: nn.Module, prefix: str = "") -> list[tuple[str, torch.Tensor]]:
+    """Each parameter and buffer of `model` once, under its first qualified
+    name (parameters first, in `named_parameters()` order: the name a tied
+    tensor is keyed by, Note [name-keyed seeds])."""
+    seen, named = set(), []
+    for name, tensor in itertools.chain(model.named_parameters(prefix=prefix, remove_duplicate=False),
+                                        model.named_buffers(prefix=prefix, remove_duplicate=False)):
+        if id(tensor) not in seen:
+            seen.add(id(tensor))
+            named.append((name, tensor))
+    return named
+
+
 class NameKeys:
     """The keys of one model's tensors and the fill counts of one block.
     The index of the model's tensors by object and memory is read on first
     use (a planned model's fills come with their names and need none)."""
 
     def __init__(self, model: nn.Module, base: int, prefix: str = ""):
-        self.base = base
         self.prefix = prefix
         self.counts: Counter = Counter()
         self._model = model
@@ -121,11 +137,7 @@ class NameKeys:
     def _index(self) -> None:
         self._by_object = {}
         spans = {}  # start address -> (end address, element size, name)
-        named = list(self._model.named_parameters(prefix=self.prefix, remove_duplicate=False))
-        named += list(self._model.named_buffers(prefix=self.prefix, remove_duplicate=False))
-        for name, tensor in named:
-            if id(tensor) in self._by_object:
-                continue  # tied: the first name holds
+        for name, tensor in named_once(self._model, self.prefix):
             self._by_object[id(tensor)] = name
             local = tensor._local_tensor if is_dtensor(tensor) else tensor
             if isinstance(local, nn.parameter.UninitializedTensorMixin) or local.is_meta or local.numel() == 0:

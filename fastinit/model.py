@@ -37,7 +37,7 @@ from torch import nn
 
 from ._ops import module_tree, using_generator
 from .allocation import allocate_flat
-from .keyed import keyed_by_name
+from .keyed import SEED_CHOICES, keyed_by_name
 from .patching import patched
 from .planning import planned
 from .sharding import is_dtensor
@@ -45,14 +45,11 @@ from .sharding import is_dtensor
 __all__ = ["reset_parameters", "materialize"]
 
 
-_SEED_CHOICES = ("by_name", "in_order")
-
-
 def _seeding(function: str, module: nn.Module, seeds: str, prefix: str, generator):
     """The block that keys the fills of `function` (see the module
     docstring's "Seeds")."""
-    if seeds not in _SEED_CHOICES:
-        raise ValueError(f"fastinit.{function}: seeds must be one of {_SEED_CHOICES}, got {seeds!r}")
+    if seeds not in SEED_CHOICES:
+        raise ValueError(f"fastinit.{function}: seeds must be one of {SEED_CHOICES}, got {seeds!r}")
     if seeds == "in_order":
         if prefix:
             raise ValueError(f"fastinit.{function}: prefix={prefix!r} names tensors, which seeds='in_order' "

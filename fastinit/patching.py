@@ -42,7 +42,7 @@ import torch.nn.init as _torch_init
 from . import init as _fast_init
 from ._ops import find_holders
 from .deferral import DeferredFills
-from .keyed import keying_protocols, wrap_protocols
+from .keyed import SEED_CHOICES, keying_protocols, wrap_protocols
 from .libraries import loaded_equivalents
 from .random_fills import RandomFills
 
@@ -170,7 +170,7 @@ def patched(defer_fills: bool = False, seeds: str = "in_order"):
     names from the same generator state; fills outside such a protocol
     (a module's reset_parameters while it is built) keep one draw each.
     """
-    if seeds not in ("in_order", "by_name"):
+    if seeds not in SEED_CHOICES:
         raise ValueError(f"fastinit.patched: seeds must be 'in_order' or 'by_name', got {seeds!r}")
     patch()
     try:

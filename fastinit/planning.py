@@ -4,7 +4,6 @@ model (Note [cached plans]), then one batched op call per distribution and
 device."""
 
 import fnmatch
-import itertools
 import weakref
 from collections import defaultdict
 
@@ -13,6 +12,7 @@ from torch import nn
 
 from ._ops import (RANDOM_KINDS, current_name_keys, draw_seeds, fill_batch, fill_random, module_tree, op_parameters,
                    using_generator)
+from .keyed import named_once
 from .orthogonal import check_matrix, orthogonal_matrices
 from .patching import patched
 from .rules import builtin_rules
@@ -153,11 +153,8 @@ class Plan:
         position.update((id(m), i) for i, m in enumerate(walk_modules))
         self.items = [(position[id(target)], fill) for target, fill in items]
         # Each tensor's first qualified name, for name-keyed seeds (Note
-        # [name-keyed seeds] in fastinit.keyed: parameters, then buffers).
-        first_names: dict[int, str] = {}
-        for name, tensor in itertools.chain(model.named_parameters(remove_duplicate=False),
-                                            model.named_buffers(remove_duplicate=False)):
-            first_names.setdefault(id(tensor), name)
+        # [name-keyed seeds] in fastinit.keyed).
+        first_names = {id(tensor): name for name, tensor in named_once(model)}
         self.names = [first_names.get(id(target)) for target, _ in items]
         self._schedule: Schedule | None = None
 

@@ -1,6 +1,6 @@
 """Which CUDA toolkit builds fastinit's CUDA kernels, or why none does.
 
-setup.py asks `choose()` before torch's cpp_extension is imported (it reads
+setup.py asks `find()` before torch's cpp_extension is imported (it reads
 CUDA_HOME once, at import). torch's CUDA headers, and the nvidia-* wheels'
 headers that come with torch, compile only with the nvcc of the same CUDA
 release: a CUDA 13.2 torch with nvcc 13.0 fails deep in the headers ("CUDA
