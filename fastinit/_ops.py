@@ -27,8 +27,8 @@ LARGE_MATRIX_ELEMENTS: int = _C.LARGE_MATRIX_ELEMENTS  # csrc/orthogonal_househo
 # require_floating does. Eager only: callers test
 # torch.compiler.is_compiling() first and, while compiling, use the ops that
 # draw their seed when the graph runs (a seed drawn at trace time would be
-# replayed by every call). Not wrapped in torch.compiler.disable, which costs
-# half a microsecond per call.
+# replayed by every call). Not wrapped in torch.compiler.disable, whose
+# cost per call is a fair part of a small fill's.
 fill_uniform = _C.fill_uniform
 fill_normal = _C.fill_normal
 fill_trunc_normal = _C.fill_trunc_normal

@@ -7,39 +7,44 @@ import torch
 from torch import nn
 
 from ._ops import empty_flat
+from .headroom import require
 
 ALIGNMENT = 64  # bytes between tensors of a materialized model
 
 
 def allocate(nbytes: int, device: torch.device, populate: bool | None = None) -> torch.Tensor:
-    """One flat, zeroed byte buffer; on the CPU its own mmap, its size
-    rounded up to 2 MiB. Its pages are faulted in by the fill that first
-    writes them; FASTINIT_POPULATE=1 has the kernel populate them from every
-    thread first, which was 1.5-2x faster on a Zen 3 VM and 1.4-5x slower on
-    a Zen 5 VM (Note [populated allocations] in csrc/python/allocation.cpp);
-    `populate` overrides the variable.
-
-    Transparent huge pages are advised only with FASTINIT_HUGE_PAGES=1: where
-    the kernel compacts memory synchronously for madvised regions (THP
-    `defrag` = madvise, the common default) they populated at anything from
-    1 to 14 GB/s from run to run on 2-vCPU EPYC VMs.
+    """One flat byte buffer that reads as zeros where nothing writes it. On
+    the CPU its own mmap (anonymous pages are zero), its size rounded up to
+    2 MiB, whose pages the fill that first writes them faults in;
+    FASTINIT_POPULATE=1 has the kernel populate them from every thread first
+    (Note [populated allocations] in csrc/python/allocation.cpp: which is
+    faster depends on the host); `populate` overrides the variable.
+    Transparent huge pages are advised only with FASTINIT_HUGE_PAGES=1:
+    where the kernel compacts memory synchronously for madvised regions
+    (THP `defrag` = madvise, the common default) their cost varies from run
+    to run. Elsewhere (a GPU) a zeroed tensor: the caching allocator hands
+    back memory other tensors wrote, and one memset at the device's
+    bandwidth costs little beside the fills.
     """
     if device.type == "cpu":
         return empty_flat(nbytes, _flag("FASTINIT_HUGE_PAGES"),
                           _flag("FASTINIT_POPULATE") if populate is None else populate)
-    return torch.empty(nbytes, dtype=torch.uint8, device=device)
+    return torch.zeros(nbytes, dtype=torch.uint8, device=device)
 
 
 def _flag(name: str) -> bool:
     return os.environ.get(name, "0") == "1"
 
 
-def allocate_flat(module: nn.Module, tensors: dict[int, torch.Tensor], device: torch.device) -> None:
-    """Replace every tensor of `module` by a view into one flat allocation."""
+def allocate_flat(module: nn.Module, tensors: dict[int, torch.Tensor], device: torch.device, function: str) -> None:
+    """Replace every tensor of `module` by a view into one flat allocation;
+    a MemoryError naming `function` before allocating when it cannot fit
+    (Note [memory headroom] in fastinit.headroom)."""
     offsets, nbytes = {}, 0
     for key, t in tensors.items():
         offsets[key] = nbytes
         nbytes += -(-t.numel() * t.element_size() // ALIGNMENT) * ALIGNMENT
+    require(nbytes, device, function)
     flat = allocate(max(nbytes, 1), device)
     replacements = {}
     for key, t in tensors.items():

@@ -15,7 +15,7 @@ from torch import Tensor
 from typing_extensions import ParamSpec
 
 from ._ops import fill_tensor, ops, require_floating, resolve_generator, seeds_for
-from .fans import _FanMode, _NonlinearityType, calculate_gain, fan, fans, kaiming_std, xavier_std
+from .fans import _FanMode, _NonlinearityType, calculate_gain, fans, kaiming_std, xavier_std
 from .orthogonal import check_matrix, orthogonal_matrices
 from .sharding import fill_through_full, is_dtensor
 
@@ -183,10 +183,6 @@ def dirac_(tensor: Tensor, groups: int = 1) -> Tensor:
 
 def _calculate_fan_in_and_fan_out(tensor: Tensor) -> tuple[int, int]:
     return fans(tensor.shape)
-
-
-def _calculate_correct_fan(tensor: Tensor, mode: _FanMode) -> int:
-    return fan(tensor.shape, mode)
 
 
 def xavier_uniform_(

@@ -243,14 +243,13 @@ def _keyed_protocol(method):
     return keyed
 
 
-def wrap_protocols() -> list[tuple[type, str, object]]:
+def wrap_protocols(wrapped: list[tuple[type, str, object]]) -> None:
     """Wraps the loaded libraries' protocol methods (Note [keyed model
-    protocols]); returns (class, name, original) to restore."""
-    wrapped = []
+    protocols]), appending (class, name, original) to `wrapped` as each is
+    wrapped, so that a failure midway leaves a complete list to restore."""
     for module_name, class_name, method_name in _PROTOCOLS:
         owner = getattr(sys.modules.get(module_name), class_name, None)
         method = owner.__dict__.get(method_name) if owner is not None else None
         if method is not None and not hasattr(method, "__wrapped_by_fastinit__"):
-            setattr(owner, method_name, _keyed_protocol(method))
             wrapped.append((owner, method_name, method))
-    return wrapped
+            setattr(owner, method_name, _keyed_protocol(method))

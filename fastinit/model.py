@@ -175,7 +175,7 @@ def materialize(module: nn.Module, device=None, rules: dict | None = None, gener
         module.to_empty(device=device)
         plan = None  # planned anew for the new tensors
     else:
-        allocate_flat(module, tensors, device)
+        allocate_flat(module, tensors, device, "fastinit.materialize")
     with seeding:
         if protocol is not None:
             with patched(defer_fills=not sharded and device.type == "cpu"), using_generator(generator):

@@ -74,7 +74,7 @@ def _orthogonal_call(destinations: list[Tensor], seeds: list[int], workspace: Te
 
 
 def _orthogonal_matrices_drawing(matrices: list[Tensor], gain: float, generator) -> None:
-    """_orthogonal_matrices for torch.compile: the gaussians' seeds drawn
+    """orthogonal_matrices for torch.compile: the gaussians' seeds drawn
     when the compiled code runs (one call per device, in matrix order), one
     workspace per group."""
     groups = _orthogonal_groups(matrices)

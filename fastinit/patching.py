@@ -82,21 +82,48 @@ def _swap_everywhere(replacements: dict[int, object], originals: list, record: b
 
 def patch() -> None:
     """Swap fastinit's initializers in for torch's and the libraries', and
-    catch this thread's other random fills (nests with unpatch())."""
+    catch this thread's other random fills (nests with unpatch()). All or
+    nothing: if anything fails on the way, what was swapped is put back
+    and the exception propagates with nothing patched by this call."""
     global _depth
     _enter_random_fills()
-    with _lock:
-        _depth += 1
-        if _depth > 1:
-            return
-        replacements, originals = {}, []
-        for original, ours in _TORCH_EQUIVALENTS + loaded_equivalents():
-            stand_in = _stand_in(ours)
-            replacements[id(original)] = stand_in
-            originals.append(original)
-            _stand_ins[id(stand_in)] = (stand_in, original)
-        _swap_everywhere(replacements, originals, record=True)
-        _wrapped_protocols.extend(wrap_protocols())
+    try:
+        with _lock:
+            if _depth == 0:
+                try:
+                    _swap_in()
+                except BaseException:
+                    _restore()
+                    raise
+            _depth += 1
+    except BaseException:
+        _exit_random_fills()
+        raise
+
+
+def _swap_in() -> None:
+    replacements, originals = {}, []
+    for original, ours in _TORCH_EQUIVALENTS + loaded_equivalents():
+        stand_in = _stand_in(ours)
+        replacements[id(original)] = stand_in
+        originals.append(original)
+        _stand_ins[id(stand_in)] = (stand_in, original)
+    _swap_everywhere(replacements, originals, record=True)
+    wrap_protocols(_wrapped_protocols)
+
+
+def _restore() -> None:
+    """Put back everything _swap_in() swapped, as far as it got."""
+    for namespace, key, torch_function in reversed(_swapped):
+        namespace[key] = torch_function
+    _swapped.clear()
+    for owner, name, method in _wrapped_protocols:
+        setattr(owner, name, method)
+    _wrapped_protocols.clear()
+    # Names captured while patched (modules imported inside patched()).
+    _swap_everywhere({key: original for key, (_, original) in _stand_ins.items()},
+                     [stand_in for stand_in, _ in _stand_ins.values()], record=False)
+    _stand_ins.clear()
 
 
 def _enter_random_fills() -> None:
@@ -125,18 +152,8 @@ def unpatch() -> None:
             raise RuntimeError("fastinit.unpatch() called without a matching patch()")
         _exit_random_fills()
         _depth -= 1
-        if _depth > 0:
-            return
-        for namespace, key, torch_function in reversed(_swapped):
-            namespace[key] = torch_function
-        _swapped.clear()
-        for owner, name, method in _wrapped_protocols:
-            setattr(owner, name, method)
-        _wrapped_protocols.clear()
-        # Names captured while patched (modules imported inside patched()).
-        _swap_everywhere({key: original for key, (_, original) in _stand_ins.items()},
-                         [stand_in for stand_in, _ in _stand_ins.values()], record=False)
-        _stand_ins.clear()
+        if _depth == 0:
+            _restore()
 
 
 def is_patched() -> bool:

@@ -131,3 +131,86 @@ def test_orthogonal_workspace_is_at_most_one_matrix():
               "wide bfloat16": 64 + lapack, "96 x 512^2 stack (chunked)": 32 + lapack}
     over = {case: mb for case, mb in extra.items() if mb > bounds[case]}
     assert not over, f"orthogonal_ used more than its workspace (MiB): {over} (bounds {bounds})"
+
+
+# Refusing a build that cannot fit (Note [memory headroom] in fastinit.headroom).
+
+ADDRESS_LIMIT_SCRIPT = r"""
+import json, resource
+import torch
+from torch import nn
+import fastinit
+from fastinit.headroom import _field
+from pathlib import Path
+
+size = _field(Path("/proc/self/status"), "VmSize:") * 1024
+resource.setrlimit(resource.RLIMIT_AS, (size + (512 << 20), resource.RLIM_INFINITY))
+with torch.device("meta"):
+    model = nn.Sequential(*[nn.Linear(8192, 8192, bias=False) for _ in range(4)])  # 1 GiB
+before = model[0].weight
+try:
+    fastinit.materialize(model)
+    print(json.dumps({{"error": None}}))
+except Exception as error:
+    print(json.dumps({{"type": type(error).__name__, "error": str(error),
+                      "untouched": model[0].weight is before and model[0].weight.is_meta}}))
+"""
+
+
+@pytest.mark.parametrize("override", [False, True])
+def test_materialize_refuses_a_model_beyond_the_address_space_limit(override, monkeypatch):
+    """In a child with RLIMIT_AS at its address space + 512 MiB, a 1 GiB
+    model is refused before anything is allocated, naming the bytes needed,
+    the bytes available and the limit; with the override, the allocation
+    itself fails (the check is what says it first)."""
+    if override:
+        monkeypatch.setenv("FASTINIT_IGNORE_MEMORY_LIMIT", "1")
+    result = _run(ADDRESS_LIMIT_SCRIPT.format())
+    if override:
+        assert "could not allocate" in result["error"]
+        return
+    assert result["type"] == "MemoryError" and result["untouched"], result
+    assert result["error"].startswith("fastinit.materialize: the model needs 1073741824 bytes (1.00 GiB) on cpu, "
+                                      "but this process may allocate only "), result["error"]
+    assert "RLIMIT_AS" in result["error"] and "FASTINIT_IGNORE_MEMORY_LIMIT=1" in result["error"]
+
+
+def _fake_proc(root: Path, cgroup_line: str, available_kib: int) -> Path:
+    (root / "proc" / "self").mkdir(parents=True)
+    (root / "proc" / "meminfo").write_text(f"MemTotal: 99999999 kB\nMemAvailable: {available_kib} kB\n")
+    (root / "proc" / "self" / "cgroup").write_text(cgroup_line + "\n")
+    (root / "proc" / "self" / "status").write_text("VmSize:\t 1000 kB\n")
+    return root / "proc"
+
+
+def test_headroom_of_a_cgroup_v2_limit_on_a_parent(tmp_path):
+    """v2: the tightest limit from the process's cgroup up, usage without
+    the inactive file cache."""
+    from fastinit.headroom import cpu_headroom
+
+    proc = _fake_proc(tmp_path, "0::/job/step", available_kib=16 << 20)  # 16 GiB free on the machine
+    step, job = tmp_path / "cg" / "job" / "step", tmp_path / "cg" / "job"
+    step.mkdir(parents=True)
+    (step / "memory.max").write_text("max\n")
+    (job / "memory.max").write_text(f"{2 << 30}\n")
+    (job / "memory.current").write_text(f"{1 << 30}\n")
+    (job / "memory.stat").write_text(f"anon 100\ninactive_file {256 << 20}\nactive_file 5\n")
+    found = cpu_headroom(proc, tmp_path / "cg")
+    assert found.nbytes == (2 << 30) - (1 << 30) + (256 << 20)
+    assert str(job) in found.source and "limit 2.00 GiB" in found.source
+
+
+def test_headroom_of_a_cgroup_v1_limit_and_of_no_limit(tmp_path):
+    from fastinit.headroom import cpu_headroom
+
+    proc = _fake_proc(tmp_path, "7:cpu,cpuacct:/x\n5:memory:/docker/abc", available_kib=8 << 20)
+    group = tmp_path / "cg" / "memory" / "docker" / "abc"
+    group.mkdir(parents=True)
+    (group / "memory.limit_in_bytes").write_text(f"{3 << 30}\n")
+    (group / "memory.usage_in_bytes").write_text(f"{1 << 30}\n")
+    (group / "memory.stat").write_text("total_inactive_file 0\n")
+    (tmp_path / "cg" / "memory" / "memory.limit_in_bytes").write_text("9223372036854771712\n")  # v1's "none"
+    assert cpu_headroom(proc, tmp_path / "cg").nbytes == 2 << 30
+    (group / "memory.limit_in_bytes").write_text("9223372036854771712\n")
+    unlimited = cpu_headroom(proc, tmp_path / "cg")
+    assert unlimited.nbytes == 8 << 30 and unlimited.source == "MemAvailable of /proc/meminfo"

@@ -65,6 +65,55 @@ def test_restored_after_an_exception():
     assert _holders() == before and not fastinit.is_patched()
 
 
+def _fail_after_some_holders(find_holders):
+    def failing(*args):
+        for found, holder in enumerate(find_holders(*args)):
+            if found == 5:
+                raise MemoryError("injected mid-swap")
+            yield holder
+
+    return failing
+
+
+class _ProtocolOwner:
+    def init_weights(self):
+        pass
+
+
+_UNWRAPPED = _ProtocolOwner.__dict__["init_weights"]
+
+
+def _fail_in_protocols(wrapped):
+    wrapped.append((_ProtocolOwner, "init_weights", _UNWRAPPED))  # one wrapped, then a failure
+    _ProtocolOwner.init_weights = lambda self: None
+    raise MemoryError("injected mid-swap")
+
+
+@pytest.mark.parametrize("inject", ["holders", "protocols"])
+def test_a_failure_mid_swap_leaves_nothing_patched(inject, monkeypatch):
+    """patch() is all or nothing: a failure while swapping (midway through
+    the holders, or after them, wrapping the model protocols) puts back
+    what was swapped and leaves this thread's random fills torch's."""
+    import fastinit.patching as patching
+
+    before = _holders()
+    if inject == "holders":
+        monkeypatch.setattr(patching, "find_holders", _fail_after_some_holders(patching.find_holders))
+    else:
+        monkeypatch.setattr(patching, "wrap_protocols", _fail_in_protocols)
+    with pytest.raises(MemoryError, match="injected mid-swap"):
+        with fastinit.patched():
+            pytest.fail("the block ran although patching failed")
+    monkeypatch.undo()
+    assert _holders() == before and not fastinit.is_patched()
+    assert torch.nn.init.normal_ is ORIGINAL["normal_"]
+    assert getattr(patching._thread, "depth", 0) == 0, "the thread's random-fill mode is still entered"
+    assert _ProtocolOwner.__dict__["init_weights"] is _UNWRAPPED
+    with fastinit.patched():  # and the next patch works
+        assert _holders() == set()
+    assert _holders() == before
+
+
 def test_module_imported_while_patched_is_restored():
     module = types.ModuleType("late_import_fixture")
     sys.modules["late_import_fixture"] = module
@@ -289,6 +338,19 @@ def test_materialize_gives_the_same_bits_however_its_pages_come(variable, monkey
 
     flat = allocate(3 * 2**20 + 5, torch.device("cpu"))  # not a whole number of pages
     assert flat.numel() == 3 * 2**20 + 5 and flat.data_ptr() % 64 == 0 and not flat.any()
+
+
+def test_flat_allocation_off_the_cpu_is_zeroed():
+    """Off the CPU, materialize's flat allocation is zeroed, so memory a
+    protocol leaves unwritten reads as zeros there too (a GPU's caching
+    allocator hands back memory other tensors wrote). Meta takes the same
+    branch; the dispatcher shows the zeroing."""
+    from fastinit.allocation import allocate
+
+    with OpLog() as log:
+        flat = allocate(4096, torch.device("meta"))
+    assert flat.shape == (4096,) and flat.dtype == torch.uint8
+    assert "aten::zero_" in log.names or "aten::zeros" in log.names, log.names
 
 
 def test_materialize_refuses_buffers_it_cannot_recompute():

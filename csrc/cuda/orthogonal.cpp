@@ -1,5 +1,6 @@
-// orthogonal_from_ on CUDA: one batched at::linalg_qr on the device for the
-// whole group (Note [orthogonal from reflectors]).
+// orthogonal_from_ on CUDA: the group's Householder reflectors, built from
+// the gaussian workspace, turned into orthogonal matrices by one batched
+// householder_product on the device (Note [orthogonal from reflectors]).
 #include <ATen/ATen.h>
 #include <c10/cuda/CUDAGuard.h>
 

@@ -10,22 +10,15 @@ namespace fastinit::python {
 
 // Note [populated allocations]
 // ~~~~~~~~~~~~~~~~~~~~~~~~~~~~
-// Fresh memory costs a page fault per 4 KiB page on first touch; on 2-vCPU
-// EPYC VMs that runs at 1–5 GB/s, slower than generating the values. The
-// kernel can instead populate the pages ahead (madvise MADV_POPULATE_WRITE,
-// Linux 5.14), here in 64 MiB pieces from every thread. Which is faster
-// depends on the host:
-// - on a 2-core Zen 3 VM, populating ran at 3.7–4.4 GB/s against 1.7–2.7
-//   GB/s for touching the pages from two threads;
-// - on a 2-core Zen 5 VM (Linux 6.18), populating 3 GB took 0.7–4.3 s and
-//   faulting the same pages in from two threads 0.63–0.76 s; a normal fill
-//   of fresh bfloat16 pages took 1.1–1.6 s faulting, 2.0–7.7 s populated
-//   first.
-// So the pages are left to the fill's first touch unless `populate`
-// (FASTINIT_POPULATE=1). Huge pages populate at up to 14 GB/s but
-// erratically (1–14 GB/s, as the kernel compacts memory), so they are
-// opt-in too. Where the kernel refuses the advice, the fill faults the pages
-// in.
+// Fresh memory costs a page fault per 4 KiB page on first touch, and on
+// small VMs faulting can be slower than generating the values. The kernel
+// can instead populate the pages ahead (madvise MADV_POPULATE_WRITE, Linux
+// 5.14), here in 64 MiB pieces from every thread. Which is faster depends
+// on the host (docs/design.md's hardware section has both measured on a
+// Zen 3 and a Zen 5), so the pages are left to the fill's first touch
+// unless `populate` (FASTINIT_POPULATE=1). Huge pages populate fast or
+// slowly as the kernel compacts memory, so they are opt-in too. Where the
+// kernel refuses the advice, the fill faults the pages in.
 at::Tensor empty_flat(int64_t nbytes, bool advise_huge_pages, bool populate) {
   TORCH_CHECK(nbytes > 0, "fastinit: empty_flat needs nbytes > 0, got ", nbytes);
   constexpr size_t kHugePage = size_t{2} << 20;

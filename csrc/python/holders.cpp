@@ -22,10 +22,10 @@ namespace fastinit::python {
 // one level deep); nothing is changed: the caller swaps what is found.
 //
 // A process that imported transformers holds ~3000 namespaces with ~130
-// thousand names, ~3.7 MB of dict entries. Reading them all costs 7 ms with
-// warm caches and ~20 ms right after a fill has swept the caches (as when
-// materialize runs a model's init_weights), per patch() and per unpatch().
-// So each dict's Python functions (the targets are always functions) and
+// thousand names, ~3.7 MB of dict entries. Reading them all costs
+// milliseconds per patch() and per unpatch(), more right after a fill has
+// swept the caches (as when materialize runs a model's init_weights; figures
+// in docs/design.md's hardware section). So each dict's Python functions (the targets are always functions) and
 // small dicts are remembered together with the dict's version tag (PEP 509),
 // which CPython changes on every change of the dict; a search reads again
 // only the dicts changed since, which after a patch() are the few dozen
