@@ -211,23 +211,24 @@ def sizes_line(results: list[dict]) -> str:
                      for name in used)
 
 
-def _progress(cases: list):
-    """The cases, with a progress bar naming the current case on a
-    terminal, and one plain line per case otherwise (a log file)."""
+def progress(items: list, desc: str, label, unit: str):
+    """The items, with a progress bar `desc` naming the current item
+    (`label(item)`) on a terminal, and one plain line per item otherwise (a
+    log file)."""
     if sys.stderr.isatty():
         from tqdm import tqdm
 
-        bar = tqdm(cases, desc="fastinit.bench", unit="case", file=sys.stderr)
-        for case in bar:
-            bar.set_postfix_str(f"{case.name} [{case.size}]")
-            yield case
+        bar = tqdm(items, desc=desc, unit=unit, file=sys.stderr)
+        for item in bar:
+            bar.set_postfix_str(label(item))
+            yield item
     else:
-        for index, case in enumerate(cases, 1):
-            print(f"[{index}/{len(cases)}] {case.name} [{case.size}]", file=sys.stderr, flush=True)
-            yield case
+        for index, item in enumerate(items, 1):
+            print(f"[{index}/{len(items)}] {label(item)}", file=sys.stderr, flush=True)
+            yield item
 
 
-class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Shows an option's default only where it has one (not None, not an
     off switch)."""
 
@@ -239,7 +240,7 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="fastinit-bench", description=__doc__.split("\n\n")[0],
-                                     formatter_class=_HelpFormatter)
+                                     formatter_class=HelpFormatter)
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_true",
                       help="a few-second subset: medium sizes, per call, orthogonal, reset")
@@ -274,7 +275,8 @@ def main(argv=None) -> int:
 
     info = machine()
     started = time.perf_counter()
-    results = [measure(case, args.repeat, args.device) for case in _progress(cases)]
+    named = progress(cases, "fastinit.bench", lambda case: f"{case.name} [{case.size}]", unit="case")
+    results = [measure(case, args.repeat, args.device) for case in named]
     elapsed = time.perf_counter() - started
 
     header = (f"machine: {info['cpu']}; {info['threads']} threads; torch {info['torch']}; "
