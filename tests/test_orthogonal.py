@@ -130,3 +130,27 @@ def test_small_matrices_get_the_same_bits_alone_batched_and_on_any_thread_count(
         assert_bitwise_equal(batch[0], alone)
         results.append(alone)
     assert_bitwise_equal(results[0], results[1])
+
+
+FIRST_BATCH_SCRIPT = r"""
+import torch, fastinit, fastinit.init as fi
+torch.set_num_threads(2)
+batches = []
+for _ in range(2):
+    batch = torch.empty(5, 48, 80)
+    fastinit.batched_orthogonal_(batch, generator=torch.Generator().manual_seed(3))
+    batches.append(batch)
+print([torch.equal(first, second) for first, second in zip(*batches)])
+"""
+
+
+def test_a_process_first_batch_equals_every_later_one():
+    """Note [a worker thread's first parallel op] in csrc/cpu/orthogonal.cpp:
+    the first batched call of a fresh process on two threads, whose second
+    thread has run no torch op yet, gives every matrix the bits of later
+    calls."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", FIRST_BATCH_SCRIPT], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == str([True] * 5)

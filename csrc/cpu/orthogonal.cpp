@@ -13,13 +13,22 @@
 // thread count, as torch's own orthogonal_ does). Calling a threaded MKL
 // from inside a parallel region is also what we must avoid: after a change
 // of torch.set_num_threads, MKL's nested team could wait forever.
-// Open defect: the first batched call of a process on two threads (MKL of
-// torch's x86 wheels, five 48 x 80 float32 matrices) gave the matrices of
-// the second thread other last bits than orthogonal_ alone; every later
-// batch matched (a 2-core Zen 3). A first householder_product on that
-// thread does not cure it, so the cause is still to be found; on a 2-core
-// Zen 5 the same case matches from the first call, also with
-// MKL_ENABLE_INSTRUCTIONS=AVX2.
+//
+// Note [a worker thread's first parallel op]
+// ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+// libtorch initializes each thread's thread count lazily, on the thread's
+// first at::parallel_for or at::get_num_threads(), and that initialization
+// (at::init_num_threads -> at::set_num_threads) also sets MKL's
+// thread-local count to torch's thread count. On a worker thread of our
+// parallel region that first parallel op is inside write_orthogonal (the
+// triu_), after SerialLapack has set MKL to one thread: MKL's count went
+// back to torch's, orgqr chose its multi-threaded blocking (another
+// workspace size, other rounding), and the first batch of the process gave
+// the second thread's matrices other last bits than every later batch. So
+// SerialLapack first has libtorch initialize the thread
+// (at::get_num_threads(), libtorch's own once-per-thread flag), then sets
+// MKL to one thread. tests/test_orthogonal.py checks a process's first
+// batch.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 
@@ -39,6 +48,7 @@ class SerialLapack {
  public:
   SerialLapack() {
     if (MKL_Set_Num_Threads_Local != nullptr) {
+      at::get_num_threads();  // Note [a worker thread's first parallel op]
       previous_ = MKL_Set_Num_Threads_Local(1);
     }
   }

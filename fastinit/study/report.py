@@ -29,11 +29,11 @@ FULL = {"schemes": list(training.SCHEMES), "seeds": 10, "epochs": 5}
 IMPLEMENTATIONS = list(training.IMPLEMENTATIONS)
 
 
-def run_training(schemes, seeds: int, epochs: int, device: str) -> list[dict]:
+def run_training(schemes, seeds: range, epochs: int, device: str) -> list[dict]:
     """Every (scheme, implementation, seed) run, seeds innermost."""
     data = training.load_digits(device)
     plan = [(scheme, implementation, seed) for scheme in schemes for implementation in IMPLEMENTATIONS
-            for seed in range(seeds)]
+            for seed in seeds]
     runs = []
     for scheme, implementation, seed in progress(plan, "fastinit.study: training",
                                                  lambda run: f"{run[0]} · {run[1]} · seed {run[2]}", unit="run"):
@@ -82,7 +82,10 @@ def _spread(values) -> str:
     diverged = f"nan in {len(values) - len(finite)}/{len(values)}" if len(finite) < len(values) else ""
     if not len(finite):
         return diverged
-    cell = f"{_number(finite.mean())} ± {_number(finite.std(ddof=1) if len(finite) > 1 else 0.0)}"
+    spread = finite.std(ddof=1) if len(finite) > 1 else 0.0
+    if spread <= 1e-9 * abs(finite.mean()):  # equal values, up to the rounding of the sum
+        spread = 0.0
+    cell = f"{_number(finite.mean())} ± {_number(spread)}"
     return f"{cell} ({diverged})" if diverged else cell
 
 
@@ -131,7 +134,7 @@ def training_chart(runs: list[dict], schemes, path: Path, title: str) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
+    from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
     columns = min(5, len(schemes))
     groups = math.ceil(len(schemes) / columns)
@@ -151,9 +154,15 @@ def training_chart(runs: list[dict], schemes, path: Path, title: str) -> None:
                                       color=STYLE[implementation]["color"])
             axis.xaxis.set_major_locator(MaxNLocator(integer=True))
             if metric == "loss":
-                axis.set_yscale("log", nonpositive="clip")
-                axis.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.3g}"))
-                axis.yaxis.set_minor_formatter(NullFormatter())
+                shown = np.array([r["loss"] for r in runs if r["scheme"] == scheme], dtype=np.float64)
+                shown = shown[np.isfinite(shown)]
+                if len(shown) and shown.max() > 3 * shown.min():  # a log scale only where losses differ by factors
+                    axis.set_yscale("log", nonpositive="clip")
+                    axis.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+                    axis.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.3g}"))
+                    axis.yaxis.set_minor_formatter(NullFormatter())
+                else:
+                    axis.ticklabel_format(axis="y", useOffset=False)
                 axis.set_title(scheme, fontsize=9)
             else:
                 axis.set_ylim(0, 1)
@@ -220,6 +229,8 @@ def main(argv=None) -> int:
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--seeds", type=int, default=None,
                         help=f"seeds per scheme and implementation (default {FULL['seeds']}, quick {QUICK['seeds']})")
+    parser.add_argument("--first-seed", type=int, default=0,
+                        help="the seeds are FIRST_SEED onwards (a fresh set replicates a finding)")
     parser.add_argument("--epochs", type=int, default=None,
                         help=f"training epochs (default {FULL['epochs']}, quick {QUICK['epochs']})")
     parser.add_argument("--schemes", nargs="+", default=None, choices=list(training.SCHEMES), metavar="NAME",
@@ -242,7 +253,9 @@ def main(argv=None) -> int:
 
     info = machine()
     started = time.perf_counter()
-    runs = run_training(schemes, settings["seeds"], settings["epochs"], args.device)
+    seeds = range(args.first_seed, args.first_seed + settings["seeds"])
+    settings["first_seed"] = args.first_seed
+    runs = run_training(schemes, seeds, settings["epochs"], args.device)
     results = verdicts(runs, schemes)
     measured = run_propagation(schemes, args.device)
     elapsed = time.perf_counter() - started
@@ -251,9 +264,9 @@ def main(argv=None) -> int:
               f"fastinit CPU kernels: {info['cpu_kernels']}" + (f"; GPU: {info['gpu']}" if "gpu" in info else ""))
     setup = (f"DigitsCNN (PyTorch's MNIST example network) on scikit-learn's digits at 28×28, device "
              f"{args.device}; SGD lr 0.01, momentum 0.5, batch 16; {settings['epochs']} epochs; seeds "
-             f"0–{settings['seeds'] - 1} for each scheme and implementation; mean ± standard deviation across seeds")
+             f"{seeds[0]}–{seeds[-1]} for each scheme and implementation")
     print(header)
-    print(setup + "\n")
+    print(setup + "; tables: mean ± standard deviation across seeds\n")
     print("Mean training loss per epoch\n")
     print(per_epoch_table(runs, schemes, "loss"))
     print("\nHeld-out accuracy after each epoch (360 images)\n")
@@ -270,7 +283,8 @@ def main(argv=None) -> int:
     study = {"machine": info, "device": args.device, "settings": settings, "seconds": elapsed, "runs": runs,
              "verdicts": results, "propagation": measured}
     (out / "study.json").write_text(json.dumps(study, indent=1))
-    training_chart(runs, schemes, out / "training.png", f"{header}\n{setup}")
+    training_chart(runs, schemes, out / "training.png",
+                   f"{header}\n{setup}; lines: mean across seeds, bands: lowest to highest seed")
     propagation_chart(measured, schemes, out / "propagation.png", header)
     print(f"wrote {out / 'study.json'}, {out / 'training.png'} and {out / 'propagation.png'}")
     return 0
