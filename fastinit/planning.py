@@ -6,6 +6,7 @@ device."""
 import fnmatch
 import weakref
 from collections import defaultdict
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -17,7 +18,7 @@ from .orthogonal import check_matrix, orthogonal_matrices
 from .patching import patched
 from .rules import builtin_rules
 from .sharding import fill_through_full, is_dtensor
-from .specs import Fill
+from .specs import Fill, Kind
 
 def _get(module: nn.Module, path: str) -> torch.Tensor | None:
     if "." not in path:
@@ -124,7 +125,7 @@ class Plan:
                 # A custom module: its own reset_parameters, under patched();
                 # name rules still win (their fills run after the call).
                 seen.update(id(t) for _, t in own)
-                items.append((module, Fill("reset_module", ())))
+                items.append((module, Fill(Kind.RESET_MODULE, ())))
                 for name, tensor in own:
                     qualified = _qualify(prefix, name)
                     if any(fnmatch.fnmatchcase(qualified, p) for p in by_name):
@@ -135,10 +136,7 @@ class Plan:
                 if tensor is None or id(tensor) in seen:
                     continue
                 seen.add(id(tensor))
-                if by_name or not isinstance(spec, Fill):
-                    add(tensor, spec, lambda: _qualify(prefix, path))
-                else:
-                    items.append((tensor, spec))
+                add(tensor, spec, lambda: _qualify(prefix, path))
             for name, tensor in own:
                 if id(tensor) in seen:
                     continue
@@ -164,6 +162,18 @@ class Plan:
         self._schedule.run(modules, tensors, generator)
 
 
+class Group(NamedTuple):
+    """One op call of a schedule: the random fills of one kind on one device
+    (and, for orthogonal_, one gain)."""
+
+    kind: Kind
+    gain: tuple | None  # orthogonal_'s (gain,), else None
+    positions: list[int]  # the tensors' positions in the walk
+    seed_orders: list[int]  # each tensor's index in the schedule's seeds
+    params: list[tuple]  # each tensor's Fill params
+    op_params: list[list] | None  # op_parameters of params; None for sharded or orthogonal groups
+
+
 class Schedule:
     """A plan's op calls for the tensors it was made for.
 
@@ -174,34 +184,34 @@ class Schedule:
 
     def __init__(self, items: list, names: list, tensors: list):
         for index, fill in items:  # orthogonal_'s checks, before anything is written
-            if fill.kind == "orthogonal":
+            if fill.kind == Kind.ORTHOGONAL:
                 check_matrix("orthogonal_", tensors[index])
         self.calls: list[tuple[int, int, Fill]] = []  # (seeds to draw before, position, fill)
         random = []  # (position, fill), in order
         self.random_names = []  # their qualified names (None: found by memory when keyed)
         drawn = 0  # seeds drawn before the last call
         for (index, fill), name in zip(items, names):
-            if fill.kind in RANDOM_KINDS or fill.kind == "orthogonal":
+            if fill.kind in RANDOM_KINDS or fill.kind == Kind.ORTHOGONAL:
                 tensor = tensors[index]
-                if not tensor.is_meta and (fill.kind != "orthogonal" or tensor.numel() > 0):
+                if not tensor.is_meta and (fill.kind != Kind.ORTHOGONAL or tensor.numel() > 0):
                     random.append((index, fill))  # as the single-tensor functions skip them
                     self.random_names.append(name)
-            elif fill.kind in ("call", "reset_module"):
+            elif fill.kind in (Kind.CALL, Kind.RESET_MODULE):
                 self.calls.append((len(random) - drawn, index, fill))
                 drawn = len(random)
         self.last_draw = len(random) - drawn
         self.random_positions = [index for index, _ in random]  # in seed order
         groups = defaultdict(list)
         for order, (index, fill) in enumerate(random):
-            gain = fill.params if fill.kind == "orthogonal" else None
+            gain = fill.params if fill.kind == Kind.ORTHOGONAL else None
             groups[(fill.kind, tensors[index].device, gain)].append((order, index, fill.params))
-        self.groups = []  # (kind, gain, positions, seed orders, Fill params, op parameters or None if sharded)
+        self.groups: list[Group] = []
         for (kind, _, gain), members in groups.items():
             orders, positions, params = (list(column) for column in zip(*members))
             sharded = any(is_dtensor(tensors[i]) for i in positions)
-            op_params = None if sharded or kind == "orthogonal" else op_parameters(kind, params)
-            self.groups.append((kind, gain, positions, orders, params, op_params))
-        self.constants = [(index, fill.params[0]) for index, fill in items if fill.kind == "constant"]
+            op_params = None if sharded or kind == Kind.ORTHOGONAL else op_parameters(kind, params)
+            self.groups.append(Group(kind, gain, positions, orders, params, op_params))
+        self.constants = [(index, fill.params[0]) for index, fill in items if fill.kind == Kind.CONSTANT]
 
     def run(self, modules: list, tensors: list, generator) -> None:
         seeds: list[int] = []
@@ -218,20 +228,20 @@ class Schedule:
 
         for count, index, fill in self.calls:
             take(count)
-            if fill.kind == "reset_module":
+            if fill.kind == Kind.RESET_MODULE:
                 with patched(), using_generator(generator):
                     modules[index].reset_parameters()
             else:
                 fill.params[0](tensors[index], generator)
         take(self.last_draw)
-        for kind, gain, positions, orders, params, op_params in self.groups:
-            group, group_seeds = [tensors[i] for i in positions], [seeds[k] for k in orders]
-            if kind == "orthogonal":  # batched per shape (DTensors: see fill_through_full)
-                fill_through_full(group, lambda full: orthogonal_matrices(full, gain[0], seeds=group_seeds))
-            elif op_params is None:  # DTensors: each local shard its slice
-                fill_random(kind, group, group_seeds, params)
+        for g in self.groups:
+            group, group_seeds = [tensors[i] for i in g.positions], [seeds[k] for k in g.seed_orders]
+            if g.kind == Kind.ORTHOGONAL:  # batched per shape (DTensors: see fill_through_full)
+                fill_through_full(group, lambda full: orthogonal_matrices(full, g.gain[0], seeds=group_seeds))
+            elif g.op_params is None:  # DTensors: each local shard its slice
+                fill_random(g.kind, group, group_seeds, g.params)
             else:
-                fill_batch(kind, group, group_seeds, op_params)
+                fill_batch(g.kind, group, group_seeds, g.op_params)
         with torch.no_grad():
             for index, value in self.constants:
                 tensors[index].fill_(value)

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from .fans import kaiming_std
-from .specs import Call, Constant, Fill, Init, Normal, Uniform, XavierNormal, XavierUniform
+from .specs import Call, Constant, Init, Normal, Uniform, XavierNormal, XavierUniform
 
 _SQRT5 = math.sqrt(5)
 
@@ -24,10 +24,10 @@ def _linear_or_conv(m):
         rules = {}
     else:
         bound = math.sqrt(3.0) * kaiming_std(shape, _SQRT5, "fan_in", "leaky_relu")
-        rules = {"weight": Fill("uniform", (-bound, bound))}
+        rules = {"weight": Uniform(-bound, bound)}
     if m.bias is not None:
         bias_bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
-        rules["bias"] = Fill("uniform", (-bias_bound, bias_bound))
+        rules["bias"] = Uniform(-bias_bound, bias_bound)
     return rules
 
 

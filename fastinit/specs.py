@@ -10,7 +10,7 @@ in one batched op call.
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import NamedTuple
+from enum import Enum
 
 import torch
 
@@ -38,15 +38,46 @@ __all__ = [
 ]
 
 
-class Fill(NamedTuple):
-    """A resolved fill: `kind` is "uniform", "normal", "trunc_normal",
-    "mixture", "orthogonal" (params = (gain,)) (random, batched), "constant"
-    (batched) or "call" (params = (fn,), run in order as fn(tensor,
-    generator)); planning.py's plans add "reset_module" (a custom module's own
-    reset_parameters, run in order)."""
+class Kind(str, Enum):
+    """What a `Fill` does. UNIFORM, NORMAL, TRUNC_NORMAL and MIXTURE are the
+    distributions with batched ops (fastinit._ops.RANDOM_KINDS), ORTHOGONAL
+    (params (gain,)) is batched per shape, CONSTANT (params (value,)) is
+    batched too; CALL (params (fn,)) runs fn(tensor, generator) in order;
+    RESET_MODULE is a plan's own: a custom module's reset_parameters, run in
+    order (fastinit.planning)."""
 
-    kind: str
+    UNIFORM = "uniform"
+    NORMAL = "normal"
+    TRUNC_NORMAL = "trunc_normal"
+    MIXTURE = "mixture"
+    ORTHOGONAL = "orthogonal"
+    CONSTANT = "constant"
+    CALL = "call"
+    RESET_MODULE = "reset_module"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+# The single-tensor functions of the kinds that take numbers and a generator.
+_APPLY = {Kind.UNIFORM: _init.uniform_, Kind.NORMAL: _init.normal_, Kind.TRUNC_NORMAL: _init.trunc_normal_,
+          Kind.ORTHOGONAL: _init.orthogonal_}
+
+
+@dataclass(frozen=True)
+class Fill:
+    """A resolved fill: its `kind` (a Kind, or its name) and the numbers or
+    function `params` that kind takes."""
+
+    kind: Kind
     params: tuple
+
+    def __post_init__(self):
+        try:
+            object.__setattr__(self, "kind", Kind(self.kind))
+        except ValueError:
+            raise ValueError(f"fastinit.Fill: unknown kind {self.kind!r}; expected one of "
+                             f"{', '.join(k.value for k in Kind)}") from None
 
 
 class Init:
@@ -57,20 +88,17 @@ class Init:
 
     def __call__(self, tensor: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         fill = self.resolve(tensor)
-        if fill.kind == "uniform":
-            return _init.uniform_(tensor, *fill.params, generator=generator)
-        if fill.kind == "normal":
-            return _init.normal_(tensor, *fill.params, generator=generator)
-        if fill.kind == "trunc_normal":
-            return _init.trunc_normal_(tensor, *fill.params, generator=generator)
-        if fill.kind == "constant":
+        if fill.kind == Kind.CALL:
+            fill.params[0](tensor, generator)
+            return tensor
+        if fill.kind == Kind.CONSTANT:
             return _init.constant_(tensor, *fill.params)
-        if fill.kind == "mixture":
+        if fill.kind == Kind.MIXTURE:
             return _fill_mixture(tensor, fill, generator)
-        if fill.kind == "orthogonal":
-            return _init.orthogonal_(tensor, *fill.params, generator=generator)
-        fill.params[0](tensor, generator)
-        return tensor
+        apply = _APPLY.get(fill.kind)
+        if apply is None:
+            raise ValueError(f"fastinit: a spec resolved to a Fill of kind {fill.kind}, which only a plan runs")
+        return apply(tensor, *fill.params, generator=generator)
 
 
 @dataclass(frozen=True)
@@ -81,7 +109,7 @@ class Uniform(Init):
     b: float = 1.0
 
     def resolve(self, tensor):
-        return Fill("uniform", (float(self.a), float(self.b)))
+        return Fill(Kind.UNIFORM, (float(self.a), float(self.b)))
 
 
 @dataclass(frozen=True)
@@ -92,7 +120,7 @@ class Normal(Init):
     std: float = 1.0
 
     def resolve(self, tensor):
-        return Fill("normal", (float(self.mean), float(self.std)))
+        return Fill(Kind.NORMAL, (float(self.mean), float(self.std)))
 
 
 @dataclass(frozen=True)
@@ -105,7 +133,7 @@ class TruncNormal(Init):
     b: float = 2.0
 
     def resolve(self, tensor):
-        return Fill("trunc_normal", (float(self.mean), float(self.std), float(self.a), float(self.b)))
+        return Fill(Kind.TRUNC_NORMAL, (float(self.mean), float(self.std), float(self.a), float(self.b)))
 
 
 @dataclass(frozen=True)
@@ -115,7 +143,7 @@ class Constant(Init):
     value: float
 
     def resolve(self, tensor):
-        return Fill("constant", (float(self.value),))
+        return Fill(Kind.CONSTANT, (float(self.value),))
 
 
 @dataclass(frozen=True)
@@ -126,7 +154,7 @@ class XavierUniform(Init):
 
     def resolve(self, tensor):
         bound = math.sqrt(3.0) * xavier_std(tensor.shape, self.gain)
-        return Fill("uniform", (-bound, bound))
+        return Fill(Kind.UNIFORM, (-bound, bound))
 
 
 @dataclass(frozen=True)
@@ -136,7 +164,7 @@ class XavierNormal(Init):
     gain: float = 1.0
 
     def resolve(self, tensor):
-        return Fill("normal", (0.0, xavier_std(tensor.shape, self.gain)))
+        return Fill(Kind.NORMAL, (0.0, xavier_std(tensor.shape, self.gain)))
 
 
 @dataclass(frozen=True)
@@ -149,7 +177,7 @@ class KaimingUniform(Init):
 
     def resolve(self, tensor):
         bound = math.sqrt(3.0) * kaiming_std(tensor.shape, self.a, self.mode, self.nonlinearity)
-        return Fill("uniform", (-bound, bound))
+        return Fill(Kind.UNIFORM, (-bound, bound))
 
 
 @dataclass(frozen=True)
@@ -161,7 +189,7 @@ class KaimingNormal(Init):
     nonlinearity: str = "leaky_relu"
 
     def resolve(self, tensor):
-        return Fill("normal", (0.0, kaiming_std(tensor.shape, self.a, self.mode, self.nonlinearity)))
+        return Fill(Kind.NORMAL, (0.0, kaiming_std(tensor.shape, self.a, self.mode, self.nonlinearity)))
 
 
 @dataclass(frozen=True)
@@ -171,7 +199,7 @@ class Orthogonal(Init):
     gain: float = 1.0
 
     def resolve(self, tensor):
-        return Fill("orthogonal", (float(self.gain),))
+        return Fill(Kind.ORTHOGONAL, (float(self.gain),))
 
 
 @dataclass(frozen=True)
@@ -181,7 +209,7 @@ class Call(Init):
     fn: Callable
 
     def resolve(self, tensor):
-        return Fill("call", (self.fn,))
+        return Fill(Kind.CALL, (self.fn,))
 
 
 # ------------------------------------------------------------------ mixtures
@@ -222,7 +250,7 @@ class Mixture(Init):
         rows = []
         for probability, spec in self.components:
             fill = spec.resolve(tensor)
-            if fill.kind == "mixture":  # flatten a nested mixture
+            if fill.kind == Kind.MIXTURE:  # flatten a nested mixture
                 rows += [(probability * p, *rest) for p, *rest in zip(*fill.params)]
                 continue
             if fill.kind not in MIXTURE_KINDS:
@@ -231,7 +259,7 @@ class Mixture(Init):
                     "(use Uniform, Normal, TruncNormal, Constant or specs resolving to them)")
             numbers = (tuple(fill.params) + (0.0,) * MIXTURE_PARAMETERS_PER_COMPONENT)[:MIXTURE_PARAMETERS_PER_COMPONENT]
             rows.append((probability, MIXTURE_KINDS[fill.kind], *numbers))
-        return Fill("mixture", tuple(map(tuple, zip(*rows))))
+        return Fill(Kind.MIXTURE, tuple(map(tuple, zip(*rows))))
 
 
 def _fill_mixture(tensor, fill, generator):
@@ -273,9 +301,9 @@ class FanScaled(Init):
         else:
             raise ValueError(f"fastinit.FanScaled: by must be 'kaiming' or 'xavier', got {self.by!r}")
         fill = self.spec.resolve(tensor)
-        if fill.kind == "mixture":
+        if fill.kind == Kind.MIXTURE:
             probabilities, kinds, *numbers = fill.params
-            return Fill("mixture", (probabilities, kinds, *(tuple(x * unit for x in n) for n in numbers)))
-        if fill.kind == "call":
+            return Fill(Kind.MIXTURE, (probabilities, kinds, *(tuple(x * unit for x in n) for n in numbers)))
+        if fill.kind == Kind.CALL:
             raise NotImplementedError(f"fastinit.FanScaled cannot scale {type(self.spec).__name__}")
         return Fill(fill.kind, tuple(p * unit for p in fill.params))

@@ -491,3 +491,37 @@ def test_reset_parameters_writes_like_in_place_ops():
     assert {"fastinit::uniform_", "fastinit::mixture_", "fastinit::trunc_normal_"} <= set(log.names)
     with pytest.raises(RuntimeError, match="modified by an inplace operation"):
         loss.backward()
+
+
+def test_fills_are_typed_and_unknown_kinds_refused():
+    from fastinit.specs import Fill, Init, Kind
+
+    assert Fill("uniform", (0.0, 1.0)).kind is Kind.UNIFORM  # a kind's name still works
+    with pytest.raises(ValueError, match="fastinit.Fill: unknown kind 'bogus'; expected one of uniform, normal"):
+        Fill("bogus", ())
+
+    class PlanOnly(Init):
+        def resolve(self, tensor):
+            return Fill(Kind.RESET_MODULE, ())
+
+    tensor = torch.zeros(3)
+    with pytest.raises(ValueError, match="a Fill of kind reset_module, which only a plan runs"):
+        PlanOnly()(tensor)
+    assert torch.equal(tensor, torch.zeros(3))
+
+
+def test_builtin_rules_are_specs_and_schedules_name_their_groups():
+    from fastinit.planning import Group, planned
+    from fastinit.rules import builtin_rules
+    from fastinit.specs import Init, Kind
+
+    model = nn.Sequential(nn.Linear(4, 3), nn.LayerNorm(3), nn.Embedding(5, 3, padding_idx=0), nn.Conv2d(2, 2, 3),
+                          nn.BatchNorm1d(3), nn.MultiheadAttention(4, 2), nn.LSTM(3, 3))
+    for module in model:
+        assert all(isinstance(spec, Init) for spec in builtin_rules(module).values()), type(module).__name__
+    plan, modules, walk = planned(model, None, include_buffers=True)
+    plan.execute(modules, walk, None)
+    groups = plan._schedule.groups
+    assert groups and all(isinstance(g, Group) for g in groups)
+    uniform = next(g for g in groups if g.kind is Kind.UNIFORM)
+    assert len(uniform.positions) == len(uniform.seed_orders) == len(uniform.params)
