@@ -76,9 +76,18 @@ from torch.utils._python_dispatch import TorchDispatchMode, is_traceable_wrapper
 
 from ._ops import FILLED_DTYPES, held_only_by_its_python_object, ops
 
+
+
+def _distribution_parameters(op) -> int:
+    """How many per-tensor parameter lists (float[] arguments) `op`'s
+    schema takes."""
+    return sum(1 for argument in op._schema.arguments if str(argument.type) == "List[float]")
+
+
 # Seeded fills: (tensors, seeds, *per-tensor parameter lists, global_shapes,
-# offsets); the number of parameter lists.
-_DEFERRABLE = {ops.uniform_.default: 2, ops.normal_.default: 2, ops.trunc_normal_.default: 4}
+# offsets) -> the number of parameter lists, read from each op's schema.
+_DEFERRABLE = {op: _distribution_parameters(op)
+               for op in (ops.uniform_.default, ops.normal_.default, ops.trunc_normal_.default)}
 # In-place ops that write every element of `self` from no pending memory
 # other than their arguments (which are checked as reads).
 _OVERWRITES = {torch.ops.aten.zero_.default, torch.ops.aten.fill_.Scalar, torch.ops.aten.copy_.default}

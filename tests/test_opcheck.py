@@ -103,6 +103,21 @@ def test_every_op_has_a_sample():
     assert registered == set(SAMPLES) | set(DRAWING_SAMPLES) | tensorless | checked_elsewhere
 
 
+def test_every_seeded_op_that_writes_bumps_version_counters():
+    """Note [the op registry] in csrc/ops.h: every op whose schema writes a
+    tensor and takes its seeds as arguments has the ADInplaceOrView kernel
+    that bumps version counters; the ops drawing their seeds have none
+    (they write through the seeded ops). Read from the dispatcher."""
+    names = [name for name in torch._C._dispatch_get_all_op_names() if name.startswith("fastinit::")]
+    writing = [name for name in names
+               if any(a.alias_info is not None and a.alias_info.is_write
+                      for a in getattr(ops, name.split("::")[1]).default._schema.arguments)]
+    assert len(writing) == 11, writing  # 6 seeded, 5 drawing
+    for name in writing:
+        has_kernel = torch._C._dispatch_has_kernel_for_dispatch_key(name, "ADInplaceOrView")
+        assert has_kernel != name.endswith("_from_generator_"), name
+
+
 def test_under_torch_compile():
     def init(w, b):
         fi.kaiming_uniform_(w, a=5**0.5)

@@ -16,6 +16,8 @@
 #include <torch/csrc/autograd/variable.h>
 #include <torch/library.h>
 
+#include "../ops.h"
+
 namespace fastinit {
 
 void bump_versions(at::TensorList written) {
@@ -56,10 +58,11 @@ void write_then_bump_versions(const c10::OperatorHandle& op, c10::DispatchKeySet
 }  // namespace
 
 TORCH_LIBRARY_IMPL(fastinit, ADInplaceOrView, m) {
-  for (const char* name :
-       {"uniform_", "normal_", "trunc_normal_", "sparse_", "mixture_", "orthogonal_from_"}) {
-    m.impl(name, torch::CppFunction::makeFromBoxedFunction<&write_then_bump_versions>());
-  }
+  // Every seeded op of Note [the op registry] in ops.h.
+#define FASTINIT_BUMP_VERSIONS(name, signature, arguments) \
+  m.impl(#name, torch::CppFunction::makeFromBoxedFunction<&write_then_bump_versions>());
+  FASTINIT_SEEDED_OPS(FASTINIT_BUMP_VERSIONS)
+#undef FASTINIT_BUMP_VERSIONS
 }
 
 }  // namespace inplace_or_view
