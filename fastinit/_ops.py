@@ -8,6 +8,7 @@ import contextvars
 import torch
 
 from . import _C  # registers torch.ops.fastinit
+from .generators import default_generator_variable, resolve_generator
 from .sharding import PLAIN_TENSOR_TYPES, localize
 
 ops = torch.ops.fastinit
@@ -20,7 +21,7 @@ held_only_by_its_python_object = _C.held_only_by_its_python_object  # Note [unre
 LARGE_MATRIX_ELEMENTS: int = _C.LARGE_MATRIX_ELEMENTS  # csrc/orthogonal_householder.h
 
 # fill_*(function, tensor, generator, *params): draw one seed (none for
-# meta tensors) from resolve_generator(generator) and call the op through
+# meta tensors) from generators.resolve_generator(generator) and call the op through
 # the C++ dispatcher without autograd history (Note [calls below autograd]
 # in csrc/python/fills.cpp); a dtype that is not floating point raises
 # NotImplementedError naming `function`, the public function, as
@@ -47,43 +48,14 @@ MIXTURE_KINDS: dict[str, int] = dict(_C.MIXTURE_KINDS)
 _draw_seeds = torch.compiler.disable(_C.draw_seeds)
 
 
-# The generator that `generator=None` means inside using_generator(); the
-# C++ entry points taking a generator read it too.
-_default_generator: contextvars.ContextVar = contextvars.ContextVar("fastinit_generator", default=None)
-_C.set_default_generator_variable(_default_generator)
-
-
-@contextlib.contextmanager
-def using_generator(generator: torch.Generator | None):
-    """Within the block, fastinit's initializers called without a generator
-    draw from `generator` (used to run a module's own reset_parameters under
-    patched() with the generator given to reset_parameters/materialize)."""
-    token = _default_generator.set(generator)
-    try:
-        yield
-    finally:
-        _default_generator.reset(token)
-
-
-# Dynamo traces ContextVar.get from torch 2.14 on. With older torch a
-# compiled call takes generator=None as torch's default generator, ignoring
-# using_generator() (which only reset_parameters/materialize set, around
-# eager code).
-_TRACES_CONTEXT_VARIABLES = tuple(int(part) for part in torch.__version__.split(".")[:2]) >= (2, 14)
-
-
-def resolve_generator(generator: torch.Generator | None) -> torch.Generator | None:
-    if generator is not None:
-        return generator
-    if not _TRACES_CONTEXT_VARIABLES and torch.compiler.is_compiling():
-        return None
-    return _default_generator.get()
+# The C++ entry points taking a generator read using_generator()'s too.
+_C.set_default_generator_variable(default_generator_variable)
 
 
 def draw_seeds(generator: torch.Generator | None, count: int) -> list[int]:
     """`count` 63-bit seeds from `generator` (default: torch's default CPU
     generator), in order. Drawing n seeds at once equals n single draws."""
-    return _draw_seeds(generator, count)  # resolves `generator` as resolve_generator does
+    return _draw_seeds(generator, count)  # resolves `generator` as generators.resolve_generator does
 
 
 # The name keys of the keyed block the thread is in (fastinit.keyed), or None.
@@ -194,10 +166,9 @@ def fill_one_traced(kind: str, tensor, generator, params: tuple) -> None:
 # when it runs. A dtype outside FILLED_DTYPES raises NotImplementedError
 # naming `name`, the public function.
 #
-# (The common case, a plain floating tensor, costs a 64 x 64 initializer
-# about a microsecond of Python: fill_tensor tests it first and the
-# initializers read each tensor attribute once, since every attribute read
-# or call costs 0.1-0.3 us on a 2-core Zen 3.)
+# (The common case, a plain floating tensor, is what fill_tensor tests
+# first, and the initializers read each tensor attribute once: on a small
+# tensor every attribute read or call is a visible part of the call.)
 _FAST_PATHS = {"uniform": fill_uniform, "normal": fill_normal, "trunc_normal": fill_trunc_normal}
 
 

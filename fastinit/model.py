@@ -35,7 +35,8 @@ import warnings
 import torch
 from torch import nn
 
-from ._ops import module_tree, using_generator
+from ._ops import module_tree
+from .generators import using_generator
 from .allocation import allocate_flat
 from .keyed import SEED_CHOICES, keyed_by_name
 from .patching import patched

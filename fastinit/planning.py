@@ -11,8 +11,8 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from ._ops import (RANDOM_KINDS, current_name_keys, draw_seeds, fill_batch, fill_random, module_tree, op_parameters,
-                   using_generator)
+from ._ops import RANDOM_KINDS, current_name_keys, draw_seeds, fill_batch, fill_random, module_tree, op_parameters
+from .generators import using_generator
 from .keyed import named_once
 from .orthogonal import check_matrix, orthogonal_matrices
 from .patching import patched

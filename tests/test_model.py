@@ -16,7 +16,7 @@ import fastinit
 import fastinit.init as fi
 from conftest import assert_bitwise_equal
 from dispatch_log import OpLog, random_ops_while_building
-from fastinit._ops import using_generator
+from fastinit.generators import using_generator
 from stats import assert_fits
 
 # Captured unpatched; a mapping proxy, not a dict, so that patch() (which

@@ -5,12 +5,12 @@
 
 namespace fastinit::python {
 
-// The context variable of fastinit._ops.using_generator, read by
+// The context variable of fastinit.generators.using_generator, read by
 // generator_or_default.
 void set_default_generator_variable(pybind11::object variable);
 
 // `generator`, else the generator using_generator() set, else torch's
-// default CPU generator: the same rule as fastinit._ops.resolve_generator,
+// default CPU generator: the same rule as fastinit.generators.resolve_generator,
 // which the compiled paths use.
 at::Generator generator_or_default(pybind11::handle generator);
 
