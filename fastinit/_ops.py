@@ -20,19 +20,18 @@ find_holders = _C.find_holders  # Note [finding holders] in csrc/python/holders.
 held_only_by_its_python_object = _C.held_only_by_its_python_object  # Note [unreachable pending fills] in deferral.py
 LARGE_MATRIX_ELEMENTS: int = _C.LARGE_MATRIX_ELEMENTS  # csrc/orthogonal_householder.h
 
-# fill_*(function, tensor, generator, *params): draw one seed (none for
-# meta tensors) from generators.resolve_generator(generator) and call the op through
-# the C++ dispatcher without autograd history (Note [calls below autograd]
-# in csrc/python/fills.cpp); a dtype that is not floating point raises
+# The C++ fast paths of one tensor (function, tensor, generator, *params):
+# draw one seed (none for meta tensors) from
+# generators.resolve_generator(generator) and call the op through the C++
+# dispatcher without autograd history (Note [calls below autograd] in
+# csrc/python/fills.cpp); a dtype that is not floating point raises
 # NotImplementedError naming `function`, the public function, as
-# require_floating does. Eager only: callers test
-# torch.compiler.is_compiling() first and, while compiling, use the ops that
-# draw their seed when the graph runs (a seed drawn at trace time would be
-# replayed by every call). Not wrapped in torch.compiler.disable, whose
+# require_floating does. Eager only: fill_tensor tests
+# torch.compiler.is_compiling() first and, while compiling, uses the ops
+# that draw their seed when the graph runs (a seed drawn at trace time would
+# be replayed by every call). Not wrapped in torch.compiler.disable, whose
 # cost per call is a fair part of a small fill's.
-fill_uniform = _C.fill_uniform
-fill_normal = _C.fill_normal
-fill_trunc_normal = _C.fill_trunc_normal
+_FAST_PATHS = {"uniform": _C.fill_uniform, "normal": _C.fill_normal, "trunc_normal": _C.fill_trunc_normal}
 
 # The version of the values a seed gives (kStreamVersion in
 # csrc/include/fastinit/params.h, Note [fastinit RNG contract]).
@@ -129,56 +128,41 @@ def op_parameters(kind: str, params: list) -> list[list]:
     return [list(column) for column in zip(*params)]
 
 
-def fill_batch(kind: str, tensors: list, seeds: list, op_params: list, windows: dict | None = None) -> None:
-    """One batched op call of distribution `kind` ("uniform", "normal",
-    "trunc_normal", "mixture") on plain tensors, eager: tensor i gets
-    seeds[i], op_params are op_parameters' lists, `windows` the
-    global_shapes and offsets of shards (fastinit.sharding)."""
+def fill_random(kind: str, tensors: list, seeds: list, params: list, op_params: list | None = None) -> None:
+    """The one fill of many tensors, eager: tensor i gets seeds[i] and the
+    specs.Fill params params[i] of distribution `kind` ("uniform", "normal",
+    "trunc_normal", "mixture"), in one batched op call; a DTensor's local
+    shard gets its slice of the global tensor's values (fastinit.sharding).
+    `op_params`, op_parameters(kind, params) computed ahead (a cached
+    schedule's plain tensors), skips that step."""
+    if op_params is None:
+        tensors, seeds, params, windows = localize(tensors, seeds, params)
+        if not tensors:  # e.g. only empty shards
+            return
+        op_params = op_parameters(kind, params)
+    else:
+        windows = None
     _RANDOM_OPS[kind][1](tensors, seeds, *op_params, **(windows or {}))
 
 
-def fill_random(kind: str, tensors: list, seeds: list, params: list) -> None:
-    """fill_batch with specs.Fill params per tensor; a DTensor's local shard
-    gets its slice of the global tensor's values (fastinit.sharding)."""
-    tensors, seeds, params, windows = localize(tensors, seeds, params)
-    if tensors:  # none: e.g. only empty shards
-        fill_batch(kind, tensors, seeds, op_parameters(kind, params), windows)
-
-
-def fill_one(kind: str, tensor, generator, params: tuple) -> None:
-    """fill_random on one tensor with its seed from seeds_for (none for
-    meta tensors)."""
-    if not tensor.is_meta:
-        fill_random(kind, [tensor], seeds_for([tensor], generator), [params])
-
-
-def fill_one_traced(kind: str, tensor, generator, params: tuple) -> None:
-    """fill_one for torch.compile: the op draws the seed when the compiled
-    code runs, not once at trace time."""
-    with torch.no_grad():
-        _RANDOM_OPS[kind][0]([tensor], *op_parameters(kind, [params]), resolve_generator(generator))
-
-
-# The random fills of one tensor, by kind: a plain tensor through the C++
-# fast path where there is one (outside keyed blocks: it draws its seed in
-# C++), a DTensor (or a mixture) through the batched op on its local blocks
-# (fastinit.sharding), and under torch.compile an op that draws its seed
-# when it runs. A dtype outside FILLED_DTYPES raises NotImplementedError
-# naming `name`, the public function.
-#
-# (The common case, a plain floating tensor, is what fill_tensor tests
-# first, and the initializers read each tensor attribute once: on a small
-# tensor every attribute read or call is a visible part of the call.)
-_FAST_PATHS = {"uniform": fill_uniform, "normal": fill_normal, "trunc_normal": fill_trunc_normal}
-
-
 def fill_tensor(kind: str, name: str, tensor: torch.Tensor, params: tuple, generator) -> torch.Tensor:
+    """The one fill of a single tensor, by kind: under torch.compile an op
+    that draws its seed when the compiled code runs; a plain tensor through
+    the C++ fast path where there is one (outside keyed blocks: it draws its
+    seed in C++); anything else (a DTensor, a mixture, a keyed block)
+    through fill_random with its seed from seeds_for, meta tensors drawing
+    none. A dtype outside FILLED_DTYPES raises NotImplementedError naming
+    `name`, the public function. The plain floating tensor is tested first:
+    on a small tensor every attribute read or call is a visible part of the
+    call."""
     if torch.compiler.is_compiling():
         require_floating(name, tensor)
-        fill_one_traced(kind, tensor, generator, params)
+        with torch.no_grad():
+            _RANDOM_OPS[kind][0]([tensor], *op_parameters(kind, [params]), resolve_generator(generator))
     elif type(tensor) in PLAIN_TENSOR_TYPES and kind in _FAST_PATHS and _name_keys.get() is None:
         _FAST_PATHS[kind](name, tensor, generator, *params)
     else:
         require_floating(name, tensor)
-        fill_one(kind, tensor, generator, params)
+        if not tensor.is_meta:
+            fill_random(kind, [tensor], seeds_for([tensor], generator), [params])
     return tensor

@@ -11,7 +11,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from ._ops import RANDOM_KINDS, current_name_keys, draw_seeds, fill_batch, fill_random, module_tree, op_parameters
+from ._ops import RANDOM_KINDS, current_name_keys, draw_seeds, fill_random, module_tree, op_parameters
 from .generators import using_generator
 from .keyed import named_once
 from .orthogonal import check_matrix, orthogonal_matrices
@@ -238,10 +238,8 @@ class Schedule:
             group, group_seeds = [tensors[i] for i in g.positions], [seeds[k] for k in g.seed_orders]
             if g.kind == Kind.ORTHOGONAL:  # batched per shape (DTensors: see fill_through_full)
                 fill_through_full(group, lambda full: orthogonal_matrices(full, g.gain[0], seeds=group_seeds))
-            elif g.op_params is None:  # DTensors: each local shard its slice
-                fill_random(g.kind, group, group_seeds, g.params)
-            else:
-                fill_batch(g.kind, group, group_seeds, g.op_params)
+            else:  # DTensors (no op_params ahead): each local shard its slice
+                fill_random(g.kind, group, group_seeds, g.params, g.op_params)
         with torch.no_grad():
             for index, value in self.constants:
                 tensors[index].fill_(value)

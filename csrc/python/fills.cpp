@@ -43,8 +43,8 @@ void call_below_autograd(const Handle& handle, at::TensorList tensors, const Arg
 // value per parameter. `function` is the public function, named by the
 // error for a dtype that is not floating point.
 template <typename Handle, typename... Params>
-void fill_one(const Handle& handle, const char* function, const at::Tensor& tensor,
-              py::handle generator, Params... params) {
+void fill_single_tensor(const Handle& handle, const char* function, const at::Tensor& tensor,
+                        py::handle generator, Params... params) {
   check_floating(function, tensor);
   const int64_t seed = tensor.is_meta() ? 0 : draw_seeds(generator, 1)[0];
   call_below_autograd(handle, tensor, at::IntArrayRef(seed), at::ArrayRef<double>(params)...,
@@ -59,12 +59,16 @@ at::OptionalIntArrayRef windows(const OptionalInts& list) {
 
 void define_fills(py::module_& m) {
   m.def("fill_uniform", [](const char* function, const at::Tensor& t, py::handle g, double a,
-                           double b) { fill_one(ops::uniform_op(), function, t, g, a, b); });
+                           double b) {
+    fill_single_tensor(ops::uniform_op(), function, t, g, a, b);
+  });
   m.def("fill_normal", [](const char* function, const at::Tensor& t, py::handle g, double mean,
-                          double std) { fill_one(ops::normal_op(), function, t, g, mean, std); });
+                          double std) {
+    fill_single_tensor(ops::normal_op(), function, t, g, mean, std);
+  });
   m.def("fill_trunc_normal", [](const char* function, const at::Tensor& t, py::handle g,
                                 double mean, double std, double a, double b) {
-    fill_one(ops::trunc_normal_op(), function, t, g, mean, std, a, b);
+    fill_single_tensor(ops::trunc_normal_op(), function, t, g, mean, std, a, b);
   });
   // The batched ops on Python lists (shards: global_shapes and offsets).
   m.def(
