@@ -18,7 +18,7 @@ from .orthogonal import check_matrix, orthogonal_matrices
 from .patching import patched
 from .rules import builtin_rules
 from .sharding import fill_through_full, is_dtensor
-from .specs import Fill, Kind
+from .specs import KINDS, Fill, Kind, unknown_kind
 
 def _get(module: nn.Module, path: str) -> torch.Tensor | None:
     if "." not in path:
@@ -108,6 +108,8 @@ class Plan:
                         break
             fill = spec if isinstance(spec, Fill) or spec is None else spec.resolve(tensor)
             if fill is not None:
+                if fill.kind not in KINDS:
+                    raise unknown_kind(fill)
                 items.append((tensor, fill))
 
         for prefix, module in model.named_modules():

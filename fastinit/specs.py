@@ -11,6 +11,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
+from typing import NamedTuple
 
 import torch
 
@@ -64,20 +65,21 @@ _APPLY = {Kind.UNIFORM: _init.uniform_, Kind.NORMAL: _init.normal_, Kind.TRUNC_N
           Kind.ORTHOGONAL: _init.orthogonal_}
 
 
-@dataclass(frozen=True)
-class Fill:
-    """A resolved fill: its `kind` (a Kind, or its name) and the numbers or
-    function `params` that kind takes."""
+class Fill(NamedTuple):
+    """A resolved fill: its `kind` (a Kind, or the kind's name) and the
+    numbers or function `params` that kind takes. A plan refuses a kind it
+    does not know when it is made, a spec when it is called."""
 
     kind: Kind
     params: tuple
 
-    def __post_init__(self):
-        try:
-            object.__setattr__(self, "kind", Kind(self.kind))
-        except ValueError:
-            raise ValueError(f"fastinit.Fill: unknown kind {self.kind!r}; expected one of "
-                             f"{', '.join(k.value for k in Kind)}") from None
+
+KINDS = frozenset(Kind)  # holds the kinds' names too: a str enum compares as its value
+
+
+def unknown_kind(fill: Fill) -> ValueError:
+    return ValueError(f"fastinit: a Fill of unknown kind {fill.kind!r}; expected one of "
+                      f"{', '.join(k.value for k in Kind)}")
 
 
 class Init:
@@ -96,9 +98,11 @@ class Init:
         if fill.kind == Kind.MIXTURE:
             return _fill_mixture(tensor, fill, generator)
         apply = _APPLY.get(fill.kind)
-        if apply is None:
+        if apply is not None:
+            return apply(tensor, *fill.params, generator=generator)
+        if fill.kind == Kind.RESET_MODULE:
             raise ValueError(f"fastinit: a spec resolved to a Fill of kind {fill.kind}, which only a plan runs")
-        return apply(tensor, *fill.params, generator=generator)
+        raise unknown_kind(fill)
 
 
 @dataclass(frozen=True)

@@ -494,20 +494,32 @@ def test_reset_parameters_writes_like_in_place_ops():
 
 
 def test_fills_are_typed_and_unknown_kinds_refused():
+    """A kind's name works as the Kind; an unknown kind is refused by a
+    plan when it is made and by a spec when it is called, and a plan-only
+    kind by a spec, each leaving the tensor alone."""
     from fastinit.specs import Fill, Init, Kind
 
-    assert Fill("uniform", (0.0, 1.0)).kind is Kind.UNIFORM  # a kind's name still works
-    with pytest.raises(ValueError, match="fastinit.Fill: unknown kind 'bogus'; expected one of uniform, normal"):
-        Fill("bogus", ())
+    class Resolving(Init):
+        def __init__(self, kind):
+            self.kind = kind
 
-    class PlanOnly(Init):
         def resolve(self, tensor):
-            return Fill(Kind.RESET_MODULE, ())
+            return Fill(self.kind, (0.0, 1.0))
 
     tensor = torch.zeros(3)
+    Resolving("uniform")(tensor)
+    assert (tensor != 0).all()
+    tensor = torch.zeros(3)
+    with pytest.raises(ValueError, match="a Fill of unknown kind 'bogus'; expected one of uniform, normal"):
+        Resolving("bogus")(tensor)
     with pytest.raises(ValueError, match="a Fill of kind reset_module, which only a plan runs"):
-        PlanOnly()(tensor)
+        Resolving(Kind.RESET_MODULE)(tensor)
     assert torch.equal(tensor, torch.zeros(3))
+    model = nn.Linear(3, 2)
+    before = model.weight.detach().clone()
+    with pytest.raises(ValueError, match="a Fill of unknown kind 'bogus'"):
+        fastinit.reset_parameters(model, rules={nn.Linear: Resolving("bogus")})
+    assert torch.equal(model.weight.detach(), before)
 
 
 def test_builtin_rules_are_specs_and_schedules_name_their_groups():
