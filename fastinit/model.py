@@ -144,6 +144,18 @@ def materialize(module: nn.Module, device=None, rules: dict | None = None, gener
     exactly the whole model's tensors of the same names; a submodule
     materialized alone does with `prefix` set to its name in the whole.
     """
+    return materialize_part(module, None, device, rules, generator, init, seeds, prefix)
+
+
+def materialize_part(module: nn.Module, part: set[int] | None, device=None, rules: dict | None = None,
+                     generator: torch.Generator | None = None, init: str = "auto", seeds: str = "by_name",
+                     prefix: str = "") -> nn.Module:
+    """materialize() for the tensors whose id() is in `part` (all: None);
+    the others stay on the meta device, and fills of them write nothing.
+    With seeds="by_name" each tensor of the part gets the values the whole
+    model's materialize gives it, as long as the init writes it from
+    nothing outside the part (an op mixing it with a meta tensor raises).
+    fastinit.checkpoint writes a model one file at a time this way."""
     if init not in _INIT_CHOICES:
         raise ValueError(f"fastinit.materialize: init must be one of {_INIT_CHOICES}, got {init!r}")
     seeding = _seeding("materialize", module, seeds, prefix, generator)
@@ -176,7 +188,8 @@ def materialize(module: nn.Module, device=None, rules: dict | None = None, gener
         module.to_empty(device=device)
         plan = None  # planned anew for the new tensors
     else:
-        allocate_flat(module, tensors, device, "fastinit.materialize")
+        allocated = tensors if part is None else {key: t for key, t in tensors.items() if key in part}
+        allocate_flat(module, allocated, device, "fastinit.materialize")
     with seeding:
         if protocol is not None:
             with patched(defer_fills=not sharded and device.type == "cpu"), using_generator(generator):
