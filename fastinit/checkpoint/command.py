@@ -46,7 +46,7 @@ def transformers_model(config_path: str, class_name: str, dtype: torch.dtype | N
                          "(e.g. LlamaForCausalLM, BertModel, T5ForConditionalGeneration)")
     try:
         config = transformers.AutoConfig.from_pretrained(config_path)
-    except (OSError, ValueError, KeyError, TypeError) as error:
+    except Exception as error:  # whatever transformers raises for a config it refuses
         raise SystemExit(f"{_PROGRAM}: transformers rejects the config {config_path}: {error}") from None
     if not isinstance(config, model_class.config_class):
         raise SystemExit(f"{_PROGRAM}: {config_path} is a {type(config).__name__}; {class_name} takes a "

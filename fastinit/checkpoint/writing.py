@@ -28,11 +28,15 @@ process writes; no process waits for another.
 Never a half-written checkpoint: a file is written under a temporary name
 (`<name>.partial`), flushed to disk, then renamed; the index is written the
 same way, last, by whichever process finds every file in place (a file
-under its final name is complete). Each file's safetensors metadata holds
-the job's fingerprint (the tensors' names, shapes and dtypes, the seed, the
-init, the model class and the stream version), so `resume` can tell a
-complete file of this job, which it keeps, from one of another, which it
-refuses to build on.
+under its final name is complete). The job (seed, init, rules, model class,
+stream version, and a fingerprint of these with every tensor's name, shape
+and dtype) is written beside the files as fastinit_checkpoint.json, by
+every process alike, so `resume` can tell an interrupted run of this job,
+whose complete files it keeps, from another job's, which it refuses to
+build on. The safetensors files' own metadata is save_pretrained's
+({"format": "pt"}) alone: the library writes its metadata in an order that
+varies from process to process, and one key keeps the files of any two
+processes byte-identical.
 """
 
 import copy
@@ -54,6 +58,7 @@ __all__ = ["write_checkpoint", "CheckpointWritten", "checkpoint_layout"]
 
 WEIGHTS_NAME = "model.safetensors"
 INDEX_NAME = "model.safetensors.index.json"
+JOB_NAME = "fastinit_checkpoint.json"  # what wrote the checkpoint (Note [checkpoints one file at a time])
 PARTIAL_SUFFIX = ".partial"
 _FUNCTION = "fastinit.write_checkpoint"
 _INIT_CHOICES = ("auto", "model", "rules")
@@ -69,8 +74,8 @@ class Layout:
     paths: dict[str, str]  # state-dict name -> qualified parameter/buffer name
     sizes: dict[str, int]  # file name -> bytes of its tensors
     index: dict | None
-    side_files: dict[str, str]  # file name -> text (config.json, generation_config.json)
-    fingerprint: str = ""
+    side_files: dict[str, str]  # file name -> text (config.json, generation_config.json, JOB_NAME)
+    shapes: dict[str, tuple[list[int], str]]  # state-dict name -> (shape, safetensors dtype name)
 
     @property
     def names(self) -> list[str]:
@@ -190,31 +195,34 @@ def checkpoint_layout(model: nn.Module, max_shard_size: int | str = "5GB", seed:
             metadata = {"total_parameters": model.num_parameters(), **metadata}
         index = {"metadata": metadata, "weight_map": split.tensor_to_filename}
     dtypes = {t.dtype for t in state.values() if t.is_floating_point()}
-    layout = Layout(files, paths, sizes, index, _side_files(model, dtypes.pop() if len(dtypes) == 1 else None))
-    description = {
-        "tensors": [(name, list(state[name].shape), str(state[name].dtype)) for name in state],
-        "files": layout.names, "seed": seed, "init": init, "rules": repr(rules),
-        "model": f"{type(model).__module__}.{type(model).__qualname__}", "stream": STREAM_VERSION,
-    }
-    layout.fingerprint = hashlib.blake2b(json.dumps(description).encode(), digest_size=16).hexdigest()
-    return layout
+    side_files = _side_files(model, dtypes.pop() if len(dtypes) == 1 else None)
+    shapes = {name: (list(t.shape), _SAFETENSORS_DTYPES.get(t.dtype, str(t.dtype))) for name, t in state.items()}
+    job = {"seed": seed, "init": init, "rules": repr(rules), "stream_version": STREAM_VERSION,
+           "model": f"{type(model).__module__}.{type(model).__qualname__}"}
+    fingerprint = hashlib.blake2b(json.dumps([job, list(shapes.items()), [n for n, _ in files]]).encode(),
+                                  digest_size=16).hexdigest()
+    side_files[JOB_NAME] = json.dumps({**job, "fingerprint": fingerprint}, indent=2, sort_keys=True) + "\n"
+    return Layout(files, paths, sizes, index, side_files, shapes)
 
 
-def _file_metadata(layout: Layout, seed: int, init: str) -> dict[str, str]:
-    return {"format": "pt", "fastinit_job": layout.fingerprint, "fastinit_seed": str(seed),
-            "fastinit_init": init, "fastinit_stream_version": str(STREAM_VERSION)}
+# torch dtype -> the name safetensors headers give it
+_SAFETENSORS_DTYPES = {torch.float32: "F32", torch.float64: "F64", torch.float16: "F16", torch.bfloat16: "BF16",
+                       torch.int64: "I64", torch.int32: "I32", torch.int16: "I16", torch.int8: "I8",
+                       torch.uint8: "U8", torch.bool: "BOOL"}
 
 
-def _job_of(path: Path) -> str | None:
-    """The fingerprint in a safetensors file's metadata; None when it is not
-    a readable safetensors file of fastinit's."""
-    from safetensors import safe_open
-
+def _holds(path: Path, layout: Layout, names: list[str]) -> bool:
+    """Whether the safetensors file at `path` holds exactly the tensors
+    `names` with the layout's shapes and dtypes (read from its header)."""
     try:
-        with safe_open(str(path), framework="pt") as handle:
-            return (handle.metadata() or {}).get("fastinit_job")
-    except Exception:  # safetensors raises its own error types for a damaged header
-        return None
+        with open(path, "rb") as handle:
+            length = int.from_bytes(handle.read(8), "little")
+            header = json.loads(handle.read(length))
+    except (OSError, ValueError):
+        return False
+    header.pop("__metadata__", None)
+    return set(header) == set(names) and all(
+        [header[n]["shape"], header[n]["dtype"]] == [layout.shapes[n][0], layout.shapes[n][1]] for n in names)
 
 
 def _write_atomically(path: Path, write) -> None:
@@ -266,7 +274,11 @@ def _check_folder(out: Path, layout: Layout, own: list[str], resume: bool, overw
     foreign = sorted(name for name in entries
                      if name not in final and not (name.endswith(PARTIAL_SUFFIX)
                                                    and name[:-len(PARTIAL_SUFFIX)] in final))
-    for name, text in layout.side_files.items():  # another job's config is foreign too
+    if JOB_NAME in entries and (out / JOB_NAME).read_text(encoding="utf-8") != layout.side_files[JOB_NAME] \
+            and not overwrite:
+        raise FileExistsError(f"{_FUNCTION}: {out} holds a checkpoint of another job (its {JOB_NAME} names "
+                              "another model, seed or init); pass overwrite=True (--overwrite) to replace it")
+    for name, text in layout.side_files.items():  # another model's config is foreign too
         if name in entries and (out / name).read_text(encoding="utf-8") != text:
             foreign.append(name)
     if foreign and not overwrite:
@@ -282,12 +294,13 @@ def _check_folder(out: Path, layout: Layout, own: list[str], resume: bool, overw
     if overwrite and not resume:
         return []
     kept = []
+    names = dict(layout.files)
     for name in present:
-        if _job_of(out / name) == layout.fingerprint:
+        if _holds(out / name, layout, names[name]):
             kept.append(name)
         elif not overwrite:
-            raise FileExistsError(f"{_FUNCTION}: {out / name} is not a file of this checkpoint (another model, "
-                                  "seed or init wrote it); pass overwrite=True (--overwrite) to replace it")
+            raise FileExistsError(f"{_FUNCTION}: {out / name} is not a file of this checkpoint (its tensors "
+                                  "differ); pass overwrite=True (--overwrite) to replace it")
     return kept
 
 
@@ -345,8 +358,7 @@ def _write_file(model: nn.Module, out: Path, name: str, state_names: list[str], 
             torch.manual_seed(seed)
             materialize_part(model, part, "cpu", rules, None, init)
         tensors = {n: _tensor_at(model, layout.paths[n]).detach() for n in state_names}
-        _write_atomically(out / name, lambda partial: save_file(tensors, partial, metadata=_file_metadata(
-            layout, seed, init)))
+        _write_atomically(out / name, lambda partial: save_file(tensors, partial, metadata={"format": "pt"}))
         del tensors
     finally:
         _release(model)
@@ -419,10 +431,10 @@ def write_checkpoint(model: nn.Module, out: str | os.PathLike, seed: int = 0, ma
     result.missing = [name for name in layout.names if not (out / name).exists()]
     if not result.missing:
         if layout.index is not None:
-            foreign = [name for name in layout.names if _job_of(out / name) != layout.fingerprint]
+            foreign = [name for name, names in layout.files if not _holds(out / name, layout, names)]
             if foreign:
-                raise FileExistsError(f"{_FUNCTION}: {out / foreign[0]} is not a file of this checkpoint (another "
-                                      "model, seed or init wrote it); the index was not written")
+                raise FileExistsError(f"{_FUNCTION}: {out / foreign[0]} is not a file of this checkpoint (its "
+                                      "tensors differ); the index was not written")
             _write_text(out / INDEX_NAME, json.dumps(layout.index, indent=2, sort_keys=True) + "\n")
         result.index_written = True
     result.seconds = time.perf_counter() - start
