@@ -81,3 +81,11 @@ def test_report_help_shows_only_defaults_that_exist():
     assert "(default: None)" not in text and "(default: False)" not in text
     assert "--device {cpu,cuda} where the tensors live" in text and "(default: cpu)" in text
     assert "--dtype {float32,bfloat16,float16,float64} dtype of" in text
+
+
+def test_checkpoint_writing_table():
+    out = _run("checkpoint_writing.py", "--layers", "1", "--hidden", "64", "--intermediate", "128", "--heads", "4",
+               "--vocab", "500", "--max-shard-size", "50KB", "--no-stock")
+    for run in ("zeros floor, 1 process(es)", "fastinit.checkpoint, 1 process(es)",
+                "zeros floor, 2 process(es)", "fastinit.checkpoint, 2 process(es)"):
+        assert f"| {run} |" in out, out
