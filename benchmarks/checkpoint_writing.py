@@ -7,7 +7,7 @@ scale, the stock route on a model that fits: Llama-3.2-3B built in memory
 with transformers' own init, then save_pretrained.
 
     python benchmarks/checkpoint_writing.py [--out DIR] [--layers 40] [--hidden 5120]
-        [--intermediate 13824] [--max-shard-size 1GB] [--worlds 1 2] [--stock | --no-stock]
+        [--intermediate 13824] [--max-shard-size 1GB] [--worlds 1 2] [--repeat 1] [--stock | --no-stock]
 
 Every run is a set of fresh processes (one per rank, started together,
 each with its share of the cores); the time is theirs from start to exit,
@@ -83,6 +83,11 @@ def _ranks(folder: str, config: dict, shard: str, world: int, zeros: bool) -> di
             "rss": max(r["rss"] for r in reports)}
 
 
+def _median(runs: list[dict]) -> dict:
+    """The run of median time (its own peak RSS and bytes)."""
+    return sorted(runs, key=lambda r: r["seconds"])[(len(runs) - 1) // 2]
+
+
 def _row(name: str, run: dict, floor: dict | None) -> str:
     ratio = f"{floor['seconds'] / run['seconds']:.2f}" if floor else "1.00"
     return (f"| {name} | {run['seconds']:.1f} | {run['bytes'] / 1e9:.2f} | {run['bytes'] / run['seconds'] / 1e9:.3f} "
@@ -99,6 +104,7 @@ def main() -> None:
     parser.add_argument("--vocab", type=int, default=32000)
     parser.add_argument("--max-shard-size", default="1GB")
     parser.add_argument("--worlds", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each kind; the table shows the median")
     parser.add_argument("--stock", action=argparse.BooleanOptionalAction, default=True,
                         help="also time the stock route on Llama-3.2-3B (or --stock-layers of it)")
     parser.add_argument("--stock-layers", type=int, default=28)
@@ -122,9 +128,12 @@ def main() -> None:
     print("| run | seconds | GB | GB/s | of the zeros floor | peak RSS per process (GiB) |")
     print("|---|---:|---:|---:|---:|---:|")
     for world in args.worlds:
-        floor = fresh(lambda: _ranks(folder, config, args.max_shard_size, world, zeros=True))
+        floors, runs = [], []
+        for _ in range(args.repeat):  # interleaved, so that a slow spell of the disk hits both
+            floors.append(fresh(lambda: _ranks(folder, config, args.max_shard_size, world, zeros=True)))
+            runs.append(fresh(lambda: _ranks(folder, config, args.max_shard_size, world, zeros=False)))
+        floor, run = _median(floors), _median(runs)
         print(_row(f"zeros floor, {world} process(es)", floor, None), flush=True)
-        run = fresh(lambda: _ranks(folder, config, args.max_shard_size, world, zeros=False))
         print(_row(f"fastinit.checkpoint, {world} process(es)", run, floor), flush=True)
     if args.stock:
         small = dict(LLAMA_3_2_3B, num_hidden_layers=args.stock_layers)

@@ -52,13 +52,15 @@ using SparseFromGenerator = void(const at::Tensor& tensor, double sparsity, doub
 // ops.cpp defines each schema from these lists, and
 // inplace_or_view/version_counters.cpp gives every op of the first list
 // the kernel that bumps the version counters of the tensors it writes, so
-// an op added here gets both or the build fails. The ops of the second
-// list draw their seeds when they run and write through the seeded ops
-// (which bump the versions).
+// an op added here gets both from the same line (its signature type must
+// exist above for either to compile). The ops of the second list draw
+// their seeds when they run and write through the seeded ops (which bump
+// the versions).
 //
 // The seeded ops: the random fills take optional `global_shapes` and
 // `offsets`, tensor i then being the block at those offsets of a larger
-// tensor (Note [shard windows] in fastinit/layout.h). orthogonal_from_
+// tensor (Note [shard windows] in fastinit/layout.h); each list holds
+// tensor.dim() numbers per tensor, in the tensors' order. orthogonal_from_
 // makes destination i (rows x cols, trailing dims flattened) gain times a
 // Haar-distributed orthogonal matrix built from the gaussian workspace
 // gaussians[i], (min(rows, cols), max(rows, cols)), which it overwrites

@@ -77,7 +77,6 @@ from torch.utils._python_dispatch import TorchDispatchMode, is_traceable_wrapper
 from ._ops import FILLED_DTYPES, held_only_by_its_python_object, ops
 
 
-
 def _distribution_parameters(op) -> int:
     """How many per-tensor parameter lists (float[] arguments) `op`'s
     schema takes."""

@@ -42,13 +42,8 @@ def _gib(nbytes: int) -> str:
 
 
 def _meminfo_available(proc: Path) -> Headroom | None:
-    try:
-        for line in (proc / "meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return Headroom(int(line.split()[1]) * 1024, "MemAvailable of /proc/meminfo")
-    except OSError:
-        pass
-    return None
+    available = _field(proc / "meminfo", "MemAvailable:")
+    return Headroom(available * 1024, "MemAvailable of /proc/meminfo") if available is not None else None
 
 
 def _read_int(path: Path) -> int | None:
@@ -59,9 +54,9 @@ def _read_int(path: Path) -> int | None:
     return int(text) if text.isdigit() else None  # "max": no limit
 
 
-def _field(path: Path, key: str) -> int:
+def _field(path: Path, key: str) -> int | None:
     """The number after `key` on its line of `path` (memory.stat,
-    /proc/self/status), 0 where there is none."""
+    /proc/meminfo, /proc/self/status), None where there is none."""
     try:
         for line in path.read_text().splitlines():
             parts = line.split()
@@ -69,7 +64,7 @@ def _field(path: Path, key: str) -> int:
                 return int(parts[1])
     except (OSError, ValueError, IndexError):
         pass
-    return 0
+    return None
 
 
 _UNLIMITED_V1 = 1 << 62  # cgroup v1 writes "no limit" as a huge page-rounded number
@@ -96,7 +91,7 @@ def _cgroup_headrooms(proc: Path, cgroup_root: Path) -> list[Headroom]:
             limit = _read_int(folder / files[0])
             if limit is not None and limit < _UNLIMITED_V1:
                 usage = _read_int(folder / files[1]) or 0
-                usage -= min(usage, _field(folder / "memory.stat", files[2]))
+                usage -= min(usage, _field(folder / "memory.stat", files[2]) or 0)
                 found.append(Headroom(max(limit - usage, 0),
                                       f"cgroup {folder}: limit {_gib(limit)}, {_gib(usage)} in use"))
             if folder == base or folder.parent == folder:
@@ -109,7 +104,7 @@ def _address_space(proc: Path) -> Headroom | None:
     limit, _ = resource.getrlimit(resource.RLIMIT_AS)
     if limit == resource.RLIM_INFINITY:
         return None
-    size = _field(proc / "self" / "status", "VmSize:") * 1024
+    size = (_field(proc / "self" / "status", "VmSize:") or 0) * 1024
     return Headroom(max(limit - size, 0), f"RLIMIT_AS {_gib(limit)}, {_gib(size)} of address space in use")
 
 

@@ -21,7 +21,7 @@ from torch import nn
 import fastinit
 from fastinit.checkpoint import checkpoint_layout, write_checkpoint
 from fastinit.checkpoint.command import main
-from fastinit.checkpoint.writing import INDEX_NAME, PARTIAL_SUFFIX
+from fastinit.checkpoint.writing import INDEX_NAME, PARTIAL_DIR
 
 safetensors_torch = pytest.importorskip("safetensors.torch")
 pytest.importorskip("huggingface_hub")
@@ -274,7 +274,8 @@ def test_sigkill_mid_file_then_resume(tmp_path):
     names = os.listdir(out)
     assert sorted(n for n in names if n.endswith(".safetensors")) == \
         ["model-00001-of-00008.safetensors", "model-00002-of-00008.safetensors"]
-    assert "model-00003-of-00008.safetensors" + PARTIAL_SUFFIX in names and INDEX_NAME not in names
+    assert (out / PARTIAL_DIR / "rank-0-of-1" / "model-00003-of-00008.safetensors").exists()
+    assert INDEX_NAME not in names
     for path in out.glob("*.safetensors"):
         assert _complete(path)
 
@@ -283,7 +284,7 @@ def test_sigkill_mid_file_then_resume(tmp_path):
     resumed = _command(out, *common, "--resume")
     assert resumed.returncode == 0, resumed.stderr
     assert "wrote 6 file(s)" in resumed.stdout and "kept 2 complete file(s)" in resumed.stdout
-    assert not any(name.endswith(PARTIAL_SUFFIX) for name in os.listdir(out))
+    assert PARTIAL_DIR not in os.listdir(out)
     clean = _command(tmp_path / "clean", *common)
     assert clean.returncode == 0, clean.stderr
     assert _files(out) == _files(tmp_path / "clean")
@@ -397,7 +398,7 @@ def test_a_full_disk_leaves_no_file_under_a_final_name(tmp_path):
     assert done.returncode == 1
     assert "writing" in done.stderr and "model-00001-of-" in done.stderr and "File too large" in done.stderr
     names = os.listdir(tmp_path / "out")
-    assert not [n for n in names if n.endswith(".safetensors") or n.endswith(PARTIAL_SUFFIX) or n == INDEX_NAME]
+    assert not [n for n in names if n.endswith(".safetensors") or n == PARTIAL_DIR or n == INDEX_NAME], names
 
 
 def test_layout_matches_huggingface_hub_sizes():

@@ -161,10 +161,7 @@ def chart(results: list[dict], path: Path, title: str) -> None:
     scale, ticks as 1×, 10×, 100×) and the reference's time over
     fastinit's (log scale too, so small and large values both show; 1 =
     as fast as the reference; rows without a reference say so there)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     from matplotlib.ticker import FuncFormatter
     from matplotlib.transforms import blended_transform_factory
 
@@ -209,6 +206,16 @@ def sizes_line(results: list[dict]) -> str:
     used = [name for name in SIZES if any(r["size"] == name for r in results)]
     return ", ".join(f"{name} = {'x'.join(map(str, SIZES[name]))}" + (" (per call)" if name == "small" else "")
                      for name in used)
+
+
+def pyplot():
+    """matplotlib.pyplot drawing to files (the Agg backend: no display)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def progress(items: list, desc: str, label, unit: str):

@@ -25,10 +25,12 @@ duplicates), so n processes (`rank`, `world`) each write the files whose
 index is their rank modulo n and together give exactly the files one
 process writes; no process waits for another.
 
-Never a half-written checkpoint: a file is written under a temporary name
-(`<name>.partial`), flushed to disk, then renamed; the index is written the
-same way, last, by whichever process finds every file in place (a file
-under its final name is complete). The job (seed, init, rules, model class,
+Never a half-written checkpoint: a file is written in the process's own
+scratch folder (`.partial/rank-<i>-of-<n>/`, where safetensors also keeps
+its temporary file), flushed to disk, then renamed into place; the index is
+written the same way, last, by whichever process finds every file in place
+(a file under its final name is complete). A process starts by emptying its
+scratch folder (what a killed run left) and removes it when it ends. The job (seed, init, rules, model class,
 stream version, and a fingerprint of these with every tensor's name, shape
 and dtype) is written beside the files as fastinit_checkpoint.json, by
 every process alike, so `resume` can tell an interrupted run of this job,
@@ -43,6 +45,7 @@ import copy
 import hashlib
 import json
 import os
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,7 +62,7 @@ __all__ = ["write_checkpoint", "CheckpointWritten", "checkpoint_layout"]
 WEIGHTS_NAME = "model.safetensors"
 INDEX_NAME = "model.safetensors.index.json"
 JOB_NAME = "fastinit_checkpoint.json"  # what wrote the checkpoint (Note [checkpoints one file at a time])
-PARTIAL_SUFFIX = ".partial"
+PARTIAL_DIR = ".partial"  # the processes' scratch folders
 _FUNCTION = "fastinit.write_checkpoint"
 _INIT_CHOICES = ("auto", "model", "rules")
 
@@ -225,12 +228,14 @@ def _holds(path: Path, layout: Layout, names: list[str]) -> bool:
         [header[n]["shape"], header[n]["dtype"]] == [layout.shapes[n][0], layout.shapes[n][1]] for n in names)
 
 
-def _write_atomically(path: Path, write) -> None:
-    """`write(temporary path)`, flushed to disk, then renamed to `path`; on
-    any failure the temporary file is removed and the error re-raised
-    naming the file."""
-    partial = path.with_name(path.name + PARTIAL_SUFFIX)
+def _write_atomically(path: Path, write, scratch: Path) -> None:
+    """`write(a path in the scratch folder)`, flushed to disk, then renamed
+    to `path`; on any failure the partial file is removed and the error
+    re-raised naming the file."""
+    partial = scratch / path.name
     try:
+        # made here, not once: a process that ends removes the shared parent when it is empty
+        scratch.mkdir(parents=True, exist_ok=True)
         write(partial)
         with open(partial, "rb+") as handle:
             os.fsync(handle.fileno())
@@ -248,8 +253,8 @@ def _write_atomically(path: Path, write) -> None:
         os.close(directory)
 
 
-def _write_text(path: Path, text: str) -> None:
-    _write_atomically(path, lambda partial: partial.write_text(text, encoding="utf-8"))
+def _write_text(path: Path, text: str, scratch: Path) -> None:
+    _write_atomically(path, lambda partial: partial.write_text(text, encoding="utf-8"), scratch)
 
 
 def _check_model(model: nn.Module) -> None:
@@ -271,9 +276,7 @@ def _check_folder(out: Path, layout: Layout, own: list[str], resume: bool, overw
         raise ValueError(f"{_FUNCTION}: {out} is not a folder")
     final = set(layout.names) | set(layout.side_files) | ({INDEX_NAME} if layout.index else set())
     entries = {entry.name for entry in out.iterdir()}
-    foreign = sorted(name for name in entries
-                     if name not in final and not (name.endswith(PARTIAL_SUFFIX)
-                                                   and name[:-len(PARTIAL_SUFFIX)] in final))
+    foreign = sorted(name for name in entries if name not in final and name != PARTIAL_DIR)
     if JOB_NAME in entries and (out / JOB_NAME).read_text(encoding="utf-8") != layout.side_files[JOB_NAME] \
             and not overwrite:
         raise FileExistsError(f"{_FUNCTION}: {out} holds a checkpoint of another job (its {JOB_NAME} names "
@@ -310,9 +313,8 @@ def _remove_stale(out: Path, layout: Layout) -> None:
     removes them."""
     final = set(layout.names) | ({INDEX_NAME} if layout.index else set())
     for entry in out.iterdir():
-        stem = entry.name[:-len(PARTIAL_SUFFIX)] if entry.name.endswith(PARTIAL_SUFFIX) else entry.name
-        if stem not in final and (stem.startswith("model") and (stem.endswith(".safetensors")
-                                                                or stem == INDEX_NAME)):
+        if entry.name not in final and entry.name.startswith("model") and (
+                entry.name.endswith(".safetensors") or entry.name == INDEX_NAME):
             entry.unlink()
 
 
@@ -347,8 +349,8 @@ def _tensor_at(model: nn.Module, path: str) -> torch.Tensor:
     return tensor if tensor is not None else module._buffers[name]
 
 
-def _write_file(model: nn.Module, out: Path, name: str, state_names: list[str], layout: Layout, seed: int,
-                init: str, rules: dict | None) -> None:
+def _write_file(model: nn.Module, out: Path, scratch: Path, name: str, state_names: list[str], layout: Layout,
+                seed: int, init: str, rules: dict | None) -> None:
     from safetensors.torch import save_file
 
     part = {id(_tensor_at(model, layout.paths[n])) for n in state_names}
@@ -358,7 +360,8 @@ def _write_file(model: nn.Module, out: Path, name: str, state_names: list[str], 
             torch.manual_seed(seed)
             materialize_part(model, part, "cpu", rules, None, init)
         tensors = {n: _tensor_at(model, layout.paths[n]).detach() for n in state_names}
-        _write_atomically(out / name, lambda partial: save_file(tensors, partial, metadata={"format": "pt"}))
+        _write_atomically(out / name, lambda partial: save_file(tensors, partial, metadata={"format": "pt"}),
+                          scratch)
         del tensors
     finally:
         _release(model)
@@ -405,37 +408,49 @@ def write_checkpoint(model: nn.Module, out: str | os.PathLike, seed: int = 0, ma
     layout = checkpoint_layout(model, max_shard_size, seed, init, rules)
     own = layout.files_of(rank, world)
     kept = _check_folder(out, layout, [name for name, _ in own], resume, overwrite)
-    out.mkdir(parents=True, exist_ok=True)
-    if overwrite and rank == 0:
-        _remove_stale(out, layout)
-    for name, text in layout.side_files.items():
-        if not (out / name).exists() or (out / name).read_text(encoding="utf-8") != text:
-            _write_text(out / name, text)
-
+    scratch = out / PARTIAL_DIR / f"rank-{rank}-of-{world}"
+    shutil.rmtree(scratch, ignore_errors=True)  # what a killed run of this rank left
     result = CheckpointWritten(out=out, kept=kept)
-    todo = [(name, names) for name, names in own if name not in kept]
-    bar = _progress(sum(layout.sizes[name] for name, _ in todo), progress)
+    try:
+        if overwrite and rank == 0:
+            _remove_stale(out, layout)
+        for name, text in layout.side_files.items():
+            if not (out / name).exists() or (out / name).read_text(encoding="utf-8") != text:
+                _write_text(out / name, text, scratch)
+        _write_files(model, out, scratch, layout, [f for f in own if f[0] not in kept], seed, init, rules,
+                     progress, result)
+        result.missing = [name for name in layout.names if not (out / name).exists()]
+        if not result.missing:
+            if layout.index is not None:
+                foreign = [name for name, names in layout.files if not _holds(out / name, layout, names)]
+                if foreign:
+                    raise FileExistsError(f"{_FUNCTION}: {out / foreign[0]} is not a file of this checkpoint "
+                                          "(its tensors differ); the index was not written")
+                _write_text(out / INDEX_NAME, json.dumps(layout.index, indent=2, sort_keys=True) + "\n", scratch)
+            result.index_written = True
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+        try:
+            (out / PARTIAL_DIR).rmdir()  # the last process to end
+        except OSError:
+            pass
+    return result
+
+
+def _write_files(model: nn.Module, out: Path, scratch: Path, layout: Layout, files: list, seed: int, init: str,
+                 rules: dict | None, progress: bool, result: CheckpointWritten) -> None:
+    bar = _progress(sum(layout.sizes[name] for name, _ in files), progress)
     start = time.perf_counter()
     try:
-        for name, names in todo:
+        for name, names in files:
             if bar is not None:
                 bar.set_postfix_str(name)
-            _write_file(model, out, name, names, layout, seed, init, rules)
+            _write_file(model, out, scratch, name, names, layout, seed, init, rules)
             result.written.append(name)
             result.bytes_written += layout.sizes[name]
+            result.seconds = time.perf_counter() - start
             if bar is not None:
                 bar.update(layout.sizes[name])
     finally:
         if bar is not None:
             bar.close()
-    result.missing = [name for name in layout.names if not (out / name).exists()]
-    if not result.missing:
-        if layout.index is not None:
-            foreign = [name for name, names in layout.files if not _holds(out / name, layout, names)]
-            if foreign:
-                raise FileExistsError(f"{_FUNCTION}: {out / foreign[0]} is not a file of this checkpoint (its "
-                                      "tensors differ); the index was not written")
-            _write_text(out / INDEX_NAME, json.dumps(layout.index, indent=2, sort_keys=True) + "\n")
-        result.index_written = True
-    result.seconds = time.perf_counter() - start
-    return result

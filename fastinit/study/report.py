@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..bench.report import HelpFormatter, machine, progress
+from ..bench.report import HelpFormatter, machine, progress, pyplot
 from . import equivalence, propagation, training
 
 QUICK = {"schemes": ["zeros_", "normal_(0,1)", "xavier_uniform_", "kaiming_uniform_"], "seeds": 4,
@@ -130,10 +130,7 @@ def training_chart(runs: list[dict], schemes, path: Path, title: str) -> None:
     """Per scheme, the training loss (log scale) over the panel of its
     accuracy: mean across seeds, the band from the lowest to the highest
     seed, stock and fastinit overlaid."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
     columns = min(5, len(schemes))
@@ -186,10 +183,7 @@ FLOOR, CEILING = 1e-12, 1e12  # spreads beyond these (zero, overflow) are drawn 
 def propagation_chart(measured: list[dict], schemes, path: Path, title: str) -> None:
     """Rows: networks; columns: forward and backward spreads per block (log
     scale), one colour per scheme, stock solid and fastinit dashed."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     networks = list(dict.fromkeys(m["network"] for m in measured))
     colours = dict(zip(schemes, plt.get_cmap("tab10").colors))
