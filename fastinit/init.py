@@ -14,7 +14,8 @@ import torch
 from torch import Tensor
 from typing_extensions import ParamSpec
 
-from ._ops import fill_tensor, ops, require_floating, seeds_for
+from ._ops import ops
+from .fills import fill_tensor, require_floating, seeds_for
 from .generators import resolve_generator
 from .fans import _FanMode, _NonlinearityType, calculate_gain, fans, kaiming_std, xavier_std
 from .orthogonal import check_matrix, orthogonal_matrices

@@ -23,7 +23,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._ops import current_name_keys, draw_seeds, using_name_keys
+from ._ops import draw_seeds
+from .fills import current_name_keys, using_name_keys
 from .sharding import is_dtensor
 
 __all__ = ["keyed_by_name", "NameKeys", "name_keyed_seed"]

@@ -32,7 +32,7 @@ import sys
 import warnings
 
 from . import init as fast_init
-from ._ops import fill_tensor
+from .fills import fill_tensor
 from .fans import fans
 
 # The std of a standard normal truncated to [-2, 2] (timm's constant).

@@ -8,7 +8,8 @@ import itertools
 import torch
 from torch import Tensor
 
-from ._ops import LARGE_MATRIX_ELEMENTS, ops, require_floating, seeds_for
+from ._ops import LARGE_MATRIX_ELEMENTS, ops
+from .fills import require_floating, seeds_for
 from .generators import resolve_generator
 
 # The gaussian workspace of one orthogonal_from_ call holds at most this

@@ -11,7 +11,8 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from ._ops import RANDOM_KINDS, current_name_keys, draw_seeds, fill_random, module_tree, op_parameters
+from ._ops import RANDOM_KINDS, draw_seeds, module_tree
+from .fills import current_name_keys, fill_random, op_parameters
 from .generators import using_generator
 from .keyed import named_once
 from .orthogonal import check_matrix, orthogonal_matrices

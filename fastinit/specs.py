@@ -16,7 +16,8 @@ from typing import NamedTuple
 import torch
 
 from . import init as _init
-from ._ops import MIXTURE_KINDS, MIXTURE_PARAMETERS_PER_COMPONENT, fill_tensor
+from ._ops import MIXTURE_KINDS, MIXTURE_PARAMETERS_PER_COMPONENT
+from .fills import fill_tensor
 from .fans import fan, fans, kaiming_std, xavier_std
 
 __all__ = [
@@ -41,7 +42,8 @@ __all__ = [
 
 class Kind(str, Enum):
     """What a `Fill` does. UNIFORM, NORMAL, TRUNC_NORMAL and MIXTURE are the
-    distributions with batched ops (fastinit._ops.RANDOM_KINDS), ORTHOGONAL
+    distributions with batched ops (fastinit._ops.RANDOM_KINDS, read from the
+    op registry), ORTHOGONAL
     (params (gain,)) is batched per shape, CONSTANT (params (value,)) is
     batched too; CALL (params (fn,)) runs fn(tensor, generator) in order;
     RESET_MODULE is a plan's own: a custom module's reset_parameters, run in

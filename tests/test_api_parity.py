@@ -342,12 +342,12 @@ def test_constant_ones_zeros(val):
 
 @pytest.mark.parametrize("dtype", [torch.int64, torch.bool, torch.complex64, torch.uint8])
 def test_dtype_check_has_one_message_in_python_and_cpp(dtype):
-    # _ops.require_floating is the traceable twin of C++'s check_floating.
-    from fastinit import _C, _ops
+    # fills.require_floating is the traceable twin of C++'s check_floating.
+    from fastinit import _C, fills
 
     tensor = torch.zeros(2, dtype=dtype)
     messages = []
-    for check in (_ops.require_floating, _C.check_floating):
+    for check in (fills.require_floating, _C.check_floating):
         with pytest.raises(NotImplementedError) as error:
             check("xavier_uniform_", tensor)
         messages.append(str(error.value).splitlines()[0])

@@ -147,6 +147,22 @@ def test_one_file_when_the_model_fits_in_one(tmp_path):
                          _materialized(build, 1).state_dict())
 
 
+@pytest.mark.filterwarnings("ignore:torch.distributed is disabled")
+def test_torch_distributed_checkpoint_loads_it(tmp_path):
+    """DCP (what torchtitan loads) reads the checkpoint with its
+    HuggingFaceStorageReader, in one process as on every rank."""
+    import torch.distributed.checkpoint as dcp
+
+    if not hasattr(dcp, "HuggingFaceStorageReader"):
+        pytest.skip("this torch's DCP has no HuggingFaceStorageReader")
+    build = lambda: _on_meta("LlamaForCausalLM", _llama_config(False), torch.bfloat16)  # noqa: E731
+    write_checkpoint(build(), tmp_path, seed=2, max_shard_size="60KB")
+    expected = _materialized(build, 2).state_dict()
+    state = {name: torch.empty_like(tensor) for name, tensor in expected.items()}
+    dcp.load(state, storage_reader=dcp.HuggingFaceStorageReader(str(tmp_path)))
+    _assert_same_tensors(state, expected)
+
+
 def test_rules_init_equals_materialize_with_rules(tmp_path):
     def build():
         with torch.device("meta"):

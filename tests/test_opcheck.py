@@ -118,6 +118,29 @@ def test_every_seeded_op_that_writes_bumps_version_counters():
         assert has_kernel != name.endswith("_from_generator_"), name
 
 
+def test_the_registrys_names_are_the_dispatchers_and_every_random_kind_is_wired():
+    """_C.SEEDED_OPS and _C.DRAWING_OPS, expanded from csrc/ops.h's
+    registry, name every op the dispatcher holds (but the tensorless
+    cpu_kernels); each random kind read from them is a Kind, has an eager
+    entry and fills through fastinit.fills."""
+    from fastinit import _C, _ops, fills
+    from fastinit.specs import Kind
+
+    registered = {name.split("::")[1].split(".")[0] for name in torch._C._dispatch_get_all_op_names()
+                  if name.startswith("fastinit::")}
+    assert set(_C.SEEDED_OPS) | set(_C.DRAWING_OPS) | {"cpu_kernels"} == registered
+    assert _ops.RANDOM_KINDS == {"uniform", "normal", "trunc_normal", "mixture"}
+    for kind in _ops.RANDOM_KINDS:
+        assert Kind(kind).value == kind and callable(getattr(_C, f"{kind}_"))
+    for name in _C.SEEDED_OPS:  # Note [eager entries]: every tensor a seeded op takes, it writes
+        arguments = getattr(ops, name).default._schema.arguments
+        tensors = [a for a in arguments if "Tensor" in str(a.type)]
+        assert tensors and all(a.alias_info is not None and a.alias_info.is_write for a in tensors), name
+    tensor = torch.empty(1000)
+    fills.fill_random("trunc_normal", [tensor], [5], [(0.0, 1.0, -0.5, 0.5)])
+    assert tensor.abs().max() <= 0.5 and tensor.std() > 0
+
+
 def test_under_torch_compile():
     def init(w, b):
         fi.kaiming_uniform_(w, a=5**0.5)

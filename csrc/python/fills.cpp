@@ -51,9 +51,75 @@ void fill_single_tensor(const Handle& handle, const char* function, const at::Te
                       std::nullopt, std::nullopt);
 }
 
-at::OptionalIntArrayRef windows(const OptionalInts& list) {
+// Note [eager entries]
+// ~~~~~~~~~~~~~~~~~~~~
+// Every seeded op of the registry (Note [the op registry] in ops.h) gets an
+// eager entry _C.<name>, taking the op's arguments positionally as Python
+// lists and numbers: the op called below ADInplaceOrView with the GIL
+// released (Note [calls below autograd]), then the versions of its tensor
+// arguments bumped (every tensor a seeded op takes is one it writes;
+// tests/test_opcheck.py reads that from the schemas). EagerEntry derives
+// the Python-side type of each argument from the op's C++ signature, so an
+// op added to the registry gets its entry with nothing written here.
+template <typename T>
+struct FromPython {
+  using type = T;  // numbers, tensors
+};
+template <>
+struct FromPython<at::TensorList> {
+  using type = Tensors;
+};
+template <>
+struct FromPython<at::IntArrayRef> {
+  using type = Ints;
+};
+template <>
+struct FromPython<ops::Numbers> {
+  using type = Doubles;
+};
+template <>
+struct FromPython<ops::Windows> {
+  using type = OptionalInts;
+};
+
+template <typename T>
+const T& to_op(const T& value) {
+  return value;  // vectors convert to the op's ArrayRefs as they are passed
+}
+at::OptionalIntArrayRef to_op(const OptionalInts& list) {
   return list.has_value() ? at::OptionalIntArrayRef(*list) : std::nullopt;
 }
+
+void collect_written(Tensors& written, const at::Tensor& tensor) {
+  written.push_back(tensor);
+}
+void collect_written(Tensors& written, const Tensors& tensors) {
+  written.insert(written.end(), tensors.begin(), tensors.end());
+}
+template <typename T>
+void collect_written(Tensors&, const T&) {}
+
+template <typename Signature>
+struct EagerEntry;
+
+template <typename... Args>
+struct EagerEntry<void(Args...)> {
+  static void define(py::module_& m, const char* name) {
+    const auto handle = c10::Dispatcher::singleton()
+                            .findSchemaOrThrow((std::string("fastinit::") + name).c_str(), "")
+                            .typed<void(Args...)>();
+    m.def(name, [handle](const typename FromPython<std::decay_t<Args>>::type&... args) {
+      {
+        py::gil_scoped_release no_gil;
+        const at::AutoDispatchBelowADInplaceOrView below;
+        handle.call(to_op(args)...);
+      }
+      Tensors written;
+      (collect_written(written, args), ...);
+      bump_versions(written);
+    });
+  }
+};
 
 }  // namespace
 
@@ -70,52 +136,10 @@ void define_fills(py::module_& m) {
                                 double mean, double std, double a, double b) {
     fill_single_tensor(ops::trunc_normal_op(), function, t, g, mean, std, a, b);
   });
-  // The batched ops on Python lists (shards: global_shapes and offsets).
-  m.def(
-      "uniform_batch",
-      [](const Tensors& tensors, const Ints& seeds, const Doubles& low, const Doubles& high,
-         const OptionalInts& global_shapes, const OptionalInts& offsets) {
-        call_below_autograd(ops::uniform_op(), tensors, at::IntArrayRef(seeds),
-                            at::ArrayRef<double>(low), at::ArrayRef<double>(high),
-                            windows(global_shapes), windows(offsets));
-      },
-      py::arg("tensors"), py::arg("seeds"), py::arg("low"), py::arg("high"),
-      py::arg("global_shapes") = py::none(), py::arg("offsets") = py::none());
-  m.def(
-      "normal_batch",
-      [](const Tensors& tensors, const Ints& seeds, const Doubles& mean, const Doubles& std,
-         const OptionalInts& global_shapes, const OptionalInts& offsets) {
-        call_below_autograd(ops::normal_op(), tensors, at::IntArrayRef(seeds),
-                            at::ArrayRef<double>(mean), at::ArrayRef<double>(std),
-                            windows(global_shapes), windows(offsets));
-      },
-      py::arg("tensors"), py::arg("seeds"), py::arg("mean"), py::arg("std"),
-      py::arg("global_shapes") = py::none(), py::arg("offsets") = py::none());
-  m.def(
-      "trunc_normal_batch",
-      [](const Tensors& tensors, const Ints& seeds, const Doubles& mean, const Doubles& std,
-         const Doubles& a, const Doubles& b, const OptionalInts& global_shapes,
-         const OptionalInts& offsets) {
-        call_below_autograd(ops::trunc_normal_op(), tensors, at::IntArrayRef(seeds),
-                            at::ArrayRef<double>(mean), at::ArrayRef<double>(std),
-                            at::ArrayRef<double>(a), at::ArrayRef<double>(b),
-                            windows(global_shapes), windows(offsets));
-      },
-      py::arg("tensors"), py::arg("seeds"), py::arg("mean"), py::arg("std"), py::arg("a"),
-      py::arg("b"), py::arg("global_shapes") = py::none(), py::arg("offsets") = py::none());
-  m.def(
-      "mixture_batch",
-      [](const Tensors& tensors, const Ints& seeds, const Ints& counts,
-         const Doubles& probabilities, const Ints& kinds, const Doubles& parameters,
-         const OptionalInts& global_shapes, const OptionalInts& offsets) {
-        call_below_autograd(ops::mixture_op(), tensors, at::IntArrayRef(seeds),
-                            at::IntArrayRef(counts), at::ArrayRef<double>(probabilities),
-                            at::IntArrayRef(kinds), at::ArrayRef<double>(parameters),
-                            windows(global_shapes), windows(offsets));
-      },
-      py::arg("tensors"), py::arg("seeds"), py::arg("counts"), py::arg("probabilities"),
-      py::arg("kinds"), py::arg("parameters"), py::arg("global_shapes") = py::none(),
-      py::arg("offsets") = py::none());
+#define FASTINIT_EAGER_ENTRY(name, signature, schema) \
+  EagerEntry<ops::signature>::define(m, #name);
+  FASTINIT_SEEDED_OPS(FASTINIT_EAGER_ENTRY)
+#undef FASTINIT_EAGER_ENTRY
 }
 
 }  // namespace fastinit::python

@@ -10,6 +10,7 @@
 #include <torch/extension.h>
 
 #include "../checks.h"
+#include "../ops.h"
 #include "../orthogonal_householder.h"
 #include "allocation.h"
 #include "fastinit/params.h"
@@ -42,6 +43,16 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   kinds["normal"] = static_cast<int>(MixtureParams::kNormal);
   kinds["trunc_normal"] = static_cast<int>(MixtureParams::kTruncNormal);
   m.attr("MIXTURE_KINDS") = kinds;
+  py::list seeded_ops;  // the op registry's names (Note [the op registry] in csrc/ops.h)
+  py::list drawing_ops;
+#define FASTINIT_SEEDED_NAME(name, signature, schema) seeded_ops.append(#name);
+#define FASTINIT_DRAWING_NAME(name, signature, schema) drawing_ops.append(#name);
+  FASTINIT_SEEDED_OPS(FASTINIT_SEEDED_NAME)
+  FASTINIT_DRAWING_OPS(FASTINIT_DRAWING_NAME)
+#undef FASTINIT_SEEDED_NAME
+#undef FASTINIT_DRAWING_NAME
+  m.attr("SEEDED_OPS") = seeded_ops;
+  m.attr("DRAWING_OPS") = drawing_ops;
 
   m.def("check_floating", &check_floating, py::arg("function"), py::arg("tensor"));
   m.def("set_default_generator_variable", &python::set_default_generator_variable);

@@ -47,6 +47,7 @@ import json
 import os
 import shutil
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,12 +55,12 @@ import torch
 from torch import nn
 
 from .._ops import STREAM_VERSION
+from ..keyed import named_once
 from ..model import materialize_part
 from ..sharding import is_dtensor
 
 __all__ = ["write_checkpoint", "CheckpointWritten", "checkpoint_layout"]
 
-WEIGHTS_NAME = "model.safetensors"
 INDEX_NAME = "model.safetensors.index.json"
 JOB_NAME = "fastinit_checkpoint.json"  # what wrote the checkpoint (Note [checkpoints one file at a time])
 PARTIAL_DIR = ".partial"  # the processes' scratch folders
@@ -71,7 +72,8 @@ _INIT_CHOICES = ("auto", "model", "rules")
 class Layout:
     """What a checkpoint holds: its files in order (name, state-dict names),
     the model's tensor path of each state-dict name, the index (None for a
-    single file), the side files (config) and the job's fingerprint."""
+    single file), the side files (configs, the job) and each tensor's shape
+    and dtype as a safetensors header lists them."""
 
     files: list[tuple[str, list[str]]]
     paths: dict[str, str]  # state-dict name -> qualified parameter/buffer name
@@ -111,15 +113,6 @@ class CheckpointWritten:
         elif self.index_written:
             text += "; the checkpoint is complete"
         return text
-
-
-def _tensor_paths(model: nn.Module) -> dict[int, str]:
-    """id -> first qualified name of every parameter and buffer."""
-    paths = {}
-    for name, tensor in list(model.named_parameters(remove_duplicate=False)) + \
-            list(model.named_buffers(remove_duplicate=False)):
-        paths.setdefault(id(tensor), name)
-    return paths
 
 
 def _state_dict_without_ties(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -177,7 +170,7 @@ def checkpoint_layout(model: nn.Module, max_shard_size: int | str = "5GB", seed:
     from huggingface_hub import split_torch_state_dict_into_shards
 
     state = _state_dict_without_ties(model)
-    paths_by_id = _tensor_paths(model)
+    paths_by_id = {id(tensor): name for name, tensor in named_once(model)}
     paths = {}
     for name, tensor in state.items():
         if id(tensor) not in paths_by_id:
@@ -349,22 +342,25 @@ def _tensor_at(model: nn.Module, path: str) -> torch.Tensor:
     return tensor if tensor is not None else module._buffers[name]
 
 
-def _write_file(model: nn.Module, out: Path, scratch: Path, name: str, state_names: list[str], layout: Layout,
-                seed: int, init: str, rules: dict | None) -> None:
-    from safetensors.torch import save_file
-
+def _file_tensors(model: nn.Module, state_names: list[str], layout: Layout, seed: int, init: str,
+                  rules: dict | None) -> dict[str, torch.Tensor]:
+    """The tensors of one file, materialized alone (Note [checkpoints one
+    file at a time]); the model is left on the meta device."""
     part = {id(_tensor_at(model, layout.paths[n])) for n in state_names}
     _forget_initialized(model)
     try:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             materialize_part(model, part, "cpu", rules, None, init)
-        tensors = {n: _tensor_at(model, layout.paths[n]).detach() for n in state_names}
-        _write_atomically(out / name, lambda partial: save_file(tensors, partial, metadata={"format": "pt"}),
-                          scratch)
-        del tensors
+        return {n: _tensor_at(model, layout.paths[n]).detach() for n in state_names}
     finally:
         _release(model)
+
+
+def _save(path: Path, tensors: dict[str, torch.Tensor], scratch: Path) -> None:
+    from safetensors.torch import save_file
+
+    _write_atomically(path, lambda partial: save_file(tensors, partial, metadata={"format": "pt"}), scratch)
 
 
 def _progress(total: int, enabled: bool):
@@ -439,18 +435,36 @@ def write_checkpoint(model: nn.Module, out: str | os.PathLike, seed: int = 0, ma
 
 def _write_files(model: nn.Module, out: Path, scratch: Path, layout: Layout, files: list, seed: int, init: str,
                  rules: dict | None, progress: bool, result: CheckpointWritten) -> None:
+    """Writes `files` in order, materializing each next file while a
+    thread writes the one before (safetensors releases the GIL while it
+    writes): memory holds at most two files' tensors."""
     bar = _progress(sum(layout.sizes[name] for name, _ in files), progress)
     start = time.perf_counter()
+    writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fastinit-checkpoint")
+    writing = None  # (name, future) of the file being written
+
+    def finish():
+        name, future = writing
+        future.result()
+        result.written.append(name)
+        result.bytes_written += layout.sizes[name]
+        result.seconds = time.perf_counter() - start
+        if bar is not None:
+            bar.update(layout.sizes[name])
+
     try:
         for name, names in files:
             if bar is not None:
                 bar.set_postfix_str(name)
-            _write_file(model, out, scratch, name, names, layout, seed, init, rules)
-            result.written.append(name)
-            result.bytes_written += layout.sizes[name]
-            result.seconds = time.perf_counter() - start
-            if bar is not None:
-                bar.update(layout.sizes[name])
+            tensors = _file_tensors(model, names, layout, seed, init, rules)
+            if writing is not None:
+                finish()
+            writing = (name, writer.submit(_save, out / name, tensors, scratch))
+            del tensors  # the writer's reference is the last: memory goes when the file is written
+        if writing is not None:
+            finish()
+            writing = None
     finally:
+        writer.shutdown(wait=True)  # a write in flight ends (and cleans up) before anything else
         if bar is not None:
             bar.close()
