@@ -36,16 +36,31 @@ def _flag(name: str) -> bool:
     return os.environ.get(name, "0") == "1"
 
 
-def allocate_flat(module: nn.Module, tensors: dict[int, torch.Tensor], device: torch.device, function: str) -> None:
+def flat_bytes(tensors) -> int:
+    """The bytes of a flat allocation holding `tensors`, each at an
+    ALIGNMENT-byte boundary."""
+    return sum(-(-t.numel() * t.element_size() // ALIGNMENT) * ALIGNMENT for t in tensors)
+
+
+def allocate_flat(module: nn.Module, tensors: dict[int, torch.Tensor], device: torch.device, function: str,
+                  storage: torch.Tensor | None = None) -> None:
     """Replace every tensor of `module` by a view into one flat allocation;
     a MemoryError naming `function` before allocating when it cannot fit
-    (Note [memory headroom] in fastinit.headroom)."""
+    (Note [memory headroom] in fastinit.headroom). `storage`, a byte buffer
+    of at least flat_bytes(tensors) on `device`, is zeroed and used
+    instead of a new allocation (a caller writing one part of a model after
+    another keeps its pages)."""
     offsets, nbytes = {}, 0
     for key, t in tensors.items():
         offsets[key] = nbytes
-        nbytes += -(-t.numel() * t.element_size() // ALIGNMENT) * ALIGNMENT
-    require(nbytes, device, function)
-    flat = allocate(max(nbytes, 1), device)
+        nbytes += flat_bytes([t])
+    if storage is None:
+        require(nbytes, device, function)
+        flat = allocate(max(nbytes, 1), device)
+    else:
+        if storage.numel() < nbytes:
+            raise ValueError(f"{function}: the storage holds {storage.numel()} bytes, the tensors need {nbytes}")
+        flat = storage[:nbytes].zero_()
     replacements = {}
     for key, t in tensors.items():
         size = t.numel() * t.element_size()

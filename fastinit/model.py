@@ -149,12 +149,13 @@ def materialize(module: nn.Module, device=None, rules: dict | None = None, gener
 
 def materialize_part(module: nn.Module, part: set[int] | None, device=None, rules: dict | None = None,
                      generator: torch.Generator | None = None, init: str = "auto", seeds: str = "by_name",
-                     prefix: str = "") -> nn.Module:
+                     prefix: str = "", storage: torch.Tensor | None = None) -> nn.Module:
     """materialize() for the tensors whose id() is in `part` (all: None);
     the others stay on the meta device, and fills of them write nothing.
     With seeds="by_name" each tensor of the part gets the values the whole
     model's materialize gives it, as long as the init writes it from
     nothing outside the part (an op mixing it with a meta tensor raises).
+    `storage`: a byte buffer to hold the part (allocation.allocate_flat).
     fastinit.checkpoint writes a model one file at a time this way."""
     if init not in _INIT_CHOICES:
         raise ValueError(f"fastinit.materialize: init must be one of {_INIT_CHOICES}, got {init!r}")
@@ -189,7 +190,7 @@ def materialize_part(module: nn.Module, part: set[int] | None, device=None, rule
         plan = None  # planned anew for the new tensors
     else:
         allocated = tensors if part is None else {key: t for key, t in tensors.items() if key in part}
-        allocate_flat(module, allocated, device, "fastinit.materialize")
+        allocate_flat(module, allocated, device, "fastinit.materialize", storage)
     with seeding:
         if protocol is not None:
             with patched(defer_fills=not sharded and device.type == "cpu"), using_generator(generator):

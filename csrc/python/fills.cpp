@@ -10,6 +10,9 @@
 // these: torch.compile traces the ops of torch.ops.fastinit.
 #include "fills.h"
 
+#include <string>
+#include <type_traits>
+
 #include <ATen/core/dispatch/Dispatcher.h>
 
 #include "../checks.h"
@@ -61,26 +64,15 @@ void fill_single_tensor(const Handle& handle, const char* function, const at::Te
 // tests/test_opcheck.py reads that from the schemas). EagerEntry derives
 // the Python-side type of each argument from the op's C++ signature, so an
 // op added to the registry gets its entry with nothing written here.
+
+// The type pybind converts a Python argument to, for an op argument of type T.
 template <typename T>
-struct FromPython {
-  using type = T;  // numbers, tensors
-};
-template <>
-struct FromPython<at::TensorList> {
-  using type = Tensors;
-};
-template <>
-struct FromPython<at::IntArrayRef> {
-  using type = Ints;
-};
-template <>
-struct FromPython<ops::Numbers> {
-  using type = Doubles;
-};
-template <>
-struct FromPython<ops::Windows> {
-  using type = OptionalInts;
-};
+using FromPython = std::conditional_t<
+    std::is_same_v<T, at::TensorList>, Tensors,
+    std::conditional_t<
+        std::is_same_v<T, at::IntArrayRef>, Ints,
+        std::conditional_t<std::is_same_v<T, ops::Numbers>, Doubles,
+                           std::conditional_t<std::is_same_v<T, ops::Windows>, OptionalInts, T>>>>;
 
 template <typename T>
 const T& to_op(const T& value) {
@@ -108,7 +100,7 @@ struct EagerEntry<void(Args...)> {
     const auto handle = c10::Dispatcher::singleton()
                             .findSchemaOrThrow((std::string("fastinit::") + name).c_str(), "")
                             .typed<void(Args...)>();
-    m.def(name, [handle](const typename FromPython<std::decay_t<Args>>::type&... args) {
+    m.def(name, [handle](const FromPython<std::decay_t<Args>>&... args) {
       {
         py::gil_scoped_release no_gil;
         const at::AutoDispatchBelowADInplaceOrView below;

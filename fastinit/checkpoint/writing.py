@@ -55,6 +55,8 @@ import torch
 from torch import nn
 
 from .._ops import STREAM_VERSION
+from ..allocation import allocate, flat_bytes
+from ..headroom import require
 from ..keyed import named_once
 from ..model import materialize_part
 from ..sharding import is_dtensor
@@ -343,15 +345,16 @@ def _tensor_at(model: nn.Module, path: str) -> torch.Tensor:
 
 
 def _file_tensors(model: nn.Module, state_names: list[str], layout: Layout, seed: int, init: str,
-                  rules: dict | None) -> dict[str, torch.Tensor]:
-    """The tensors of one file, materialized alone (Note [checkpoints one
-    file at a time]); the model is left on the meta device."""
+                  rules: dict | None, storage: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The tensors of one file, materialized alone in `storage` (Note
+    [checkpoints one file at a time]); the model is left on the meta
+    device."""
     part = {id(_tensor_at(model, layout.paths[n])) for n in state_names}
     _forget_initialized(model)
     try:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            materialize_part(model, part, "cpu", rules, None, init)
+            materialize_part(model, part, "cpu", rules, None, init, storage=storage)
         return {n: _tensor_at(model, layout.paths[n]).detach() for n in state_names}
     finally:
         _release(model)
@@ -437,7 +440,14 @@ def _write_files(model: nn.Module, out: Path, scratch: Path, layout: Layout, fil
                  rules: dict | None, progress: bool, result: CheckpointWritten) -> None:
     """Writes `files` in order, materializing each next file while a
     thread writes the one before (safetensors releases the GIL while it
-    writes): memory holds at most two files' tensors."""
+    writes), in two buffers used in turn: memory holds two files' tensors,
+    and after the first two files no page is faulted in again."""
+    if not files:
+        return
+    largest = max(flat_bytes({id(t): t for t in (_tensor_at(model, layout.paths[n]) for n in names)}.values())
+                  for _, names in files)
+    require(2 * largest, torch.device("cpu"), _FUNCTION)
+    buffers = [allocate(max(largest, 1), torch.device("cpu")) for _ in range(2)]
     bar = _progress(sum(layout.sizes[name] for name, _ in files), progress)
     start = time.perf_counter()
     writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fastinit-checkpoint")
@@ -453,10 +463,11 @@ def _write_files(model: nn.Module, out: Path, scratch: Path, layout: Layout, fil
             bar.update(layout.sizes[name])
 
     try:
-        for name, names in files:
+        for number, (name, names) in enumerate(files):
             if bar is not None:
                 bar.set_postfix_str(name)
-            tensors = _file_tensors(model, names, layout, seed, init, rules)
+            # the buffer of the file before last, whose write has finished
+            tensors = _file_tensors(model, names, layout, seed, init, rules, buffers[number % 2])
             if writing is not None:
                 finish()
             writing = (name, writer.submit(_save, out / name, tensors, scratch))
