@@ -2,8 +2,8 @@
 model (default: Llama-2-13B's shape, 13.0 B parameters, 26 GB in bfloat16,
 more than a 24 GiB machine's memory) with 1 and 2 processes, against the
 floor of writing the same bytes of zeros through the same writer (each
-file's tensors are views of one buffer of zeros made resident before the
-clock starts, then saved the same way: the disk's pace, no page faults), and, for
+file's tensors allocated in the writer's buffers, zeroed and not filled,
+then saved the same way: the disk's pace), and, for
 scale, the stock route on a model that fits: Llama-3.2-3B built in memory
 with transformers' own init, then save_pretrained.
 
@@ -12,8 +12,8 @@ with transformers' own init, then save_pretrained.
 
 Every run is a set of fresh processes (one per rank, started together,
 each with its share of the cores); the time is the slowest rank's inside
-write_checkpoint (imports and the model's construction on meta excluded,
-as is the floor's buffer of zeros); each reports its peak RSS, and the
+write_checkpoint (imports and the model's construction on meta
+excluded); each reports its peak RSS, and the
 folder is removed after each run. Prints a markdown table: wall time of the slowest rank, GB/s,
 the ratio to the floor (floor time / time: 1.0 is the disk's pace) and the
 largest peak RSS of a rank.
@@ -35,16 +35,12 @@ torch.set_num_threads(spec["threads"])
 config = transformers.LlamaConfig(**spec["config"])
 with torch.device("meta"):
     model = transformers.LlamaForCausalLM._from_config(config, dtype=torch.bfloat16)
-if spec["zeros"]:  # the floor: each file's tensors are views of zeros already in memory, nothing filled
-    from fastinit import allocation
+if spec["zeros"]:  # the floor: each file's tensors allocated in the writer's buffers (zeros), nothing filled
+    from fastinit.allocation import allocate_flat
 
-    layout = writing.checkpoint_layout(model, spec["shard"])
-    resident = allocation.allocate(2 * max(layout.sizes.values()), torch.device("cpu"), populate=True)
-    allocation.allocate = lambda nbytes, device, populate=None: resident[:nbytes]
-
-    def allocate_only(module, part, device, *args):
+    def allocate_only(module, part, device, *args, storage=None):
         tensors = {id(t): t for t in list(module.parameters()) + list(module.buffers()) if id(t) in part}
-        allocation.allocate_flat(module, tensors, torch.device(device), "floor")
+        allocate_flat(module, tensors, torch.device(device), "floor", storage)
 
     writing.materialize_part = allocate_only
 start = time.perf_counter()
