@@ -84,6 +84,10 @@ def test_report_help_shows_only_defaults_that_exist():
 
 
 def test_checkpoint_writing_table():
+    import pytest
+
+    pytest.importorskip("transformers")
+    pytest.importorskip("safetensors")
     out = _run("checkpoint_writing.py", "--layers", "1", "--hidden", "64", "--intermediate", "128", "--heads", "4",
                "--vocab", "500", "--max-shard-size", "50KB", "--no-stock")
     for run in ("zeros floor, 1 process(es)", "fastinit.checkpoint, 1 process(es)",
