@@ -61,13 +61,22 @@ def allocate_flat(module: nn.Module, tensors: dict[int, torch.Tensor], device: t
         if storage.numel() < nbytes:
             raise ValueError(f"{function}: the storage holds {storage.numel()} bytes, the tensors need {nbytes}")
         flat = storage[:nbytes].zero_()
+    replace_tensors(module, {key: flat[offsets[key]:offsets[key] + t.numel() * t.element_size()]
+                             .view(t.dtype).view(t.shape) for key, t in tensors.items()})
+
+
+def replace_tensors(module: nn.Module, data: dict[int, torch.Tensor]) -> None:
+    """Every parameter and buffer of `module` whose id() is a key of `data`
+    becomes that data (a parameter stays a parameter, with its
+    requires_grad); tensors held under several names (tied) stay one."""
     replacements = {}
-    for key, t in tensors.items():
-        size = t.numel() * t.element_size()
-        view = flat[offsets[key]:offsets[key] + size].view(t.dtype).view(t.shape)
-        replacements[key] = nn.Parameter(view, requires_grad=t.requires_grad) if isinstance(t, nn.Parameter) else view
     for owner in module.modules():
         for store in (owner._parameters, owner._buffers):
             for name, t in store.items():
-                if t is not None and id(t) in replacements:
-                    store[name] = replacements[id(t)]
+                if t is None or id(t) not in data:
+                    continue
+                if id(t) not in replacements:
+                    new = data[id(t)]
+                    replacements[id(t)] = nn.Parameter(new, requires_grad=t.requires_grad) \
+                        if isinstance(t, nn.Parameter) else new
+                store[name] = replacements[id(t)]

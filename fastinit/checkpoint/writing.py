@@ -55,7 +55,7 @@ import torch
 from torch import nn
 
 from .._ops import STREAM_VERSION
-from ..allocation import allocate, flat_bytes
+from ..allocation import allocate, flat_bytes, replace_tensors
 from ..headroom import require
 from ..keyed import named_once
 from ..model import materialize_part
@@ -272,13 +272,12 @@ def _check_folder(out: Path, layout: Layout, own: list[str], resume: bool, overw
     final = set(layout.names) | set(layout.side_files) | ({INDEX_NAME} if layout.index else set())
     entries = {entry.name for entry in out.iterdir()}
     foreign = sorted(name for name in entries if name not in final and name != PARTIAL_DIR)
-    if JOB_NAME in entries and (out / JOB_NAME).read_text(encoding="utf-8") != layout.side_files[JOB_NAME] \
-            and not overwrite:
+    # side files of another job (its config, its description) are foreign too
+    foreign += [name for name, text in layout.side_files.items()
+                if name in entries and (out / name).read_text(encoding="utf-8") != text]
+    if JOB_NAME in foreign and not overwrite:
         raise FileExistsError(f"{_FUNCTION}: {out} holds a checkpoint of another job (its {JOB_NAME} names "
                               "another model, seed or init); pass overwrite=True (--overwrite) to replace it")
-    for name, text in layout.side_files.items():  # another model's config is foreign too
-        if name in entries and (out / name).read_text(encoding="utf-8") != text:
-            foreign.append(name)
     if foreign and not overwrite:
         listed = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
         raise FileExistsError(f"{_FUNCTION}: {out} holds files that are not part of this checkpoint ({listed}); "
@@ -316,17 +315,8 @@ def _remove_stale(out: Path, layout: Layout) -> None:
 def _release(model: nn.Module) -> None:
     """Puts every allocated parameter and buffer back on the meta device
     (tied tensors stay tied), freeing a written file's memory."""
-    replacements: dict[int, torch.Tensor] = {}
-    for owner in model.modules():
-        for store in (owner._parameters, owner._buffers):
-            for name, tensor in store.items():
-                if tensor is None or tensor.is_meta:
-                    continue
-                if id(tensor) not in replacements:
-                    meta = torch.empty_like(tensor, device="meta")
-                    replacements[id(tensor)] = (nn.Parameter(meta, requires_grad=tensor.requires_grad)
-                                                if isinstance(tensor, nn.Parameter) else meta)
-                store[name] = replacements[id(tensor)]
+    allocated = {id(t): t for t in list(model.parameters()) + list(model.buffers()) if not t.is_meta}
+    replace_tensors(model, {key: torch.empty_like(t, device="meta") for key, t in allocated.items()})
 
 
 def _forget_initialized(model: nn.Module) -> None:
